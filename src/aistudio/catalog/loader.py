@@ -1,0 +1,124 @@
+"""Load and check the catalog data files shipped in `aistudio/data/catalog/*.yaml`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from aistudio.catalog.models import Category, ModelSpec
+
+CATALOG_DIR = Path(__file__).resolve().parent.parent / "data" / "catalog"
+
+
+class CatalogError(Exception):
+    """Invalid catalog data; the message names the file, the model and the field."""
+
+
+def _normalize(text: str) -> str:
+    return re.sub(r"[\s\-_./]+", "", text.lower())
+
+
+class Catalog:
+    """An immutable set of models, looked up by id, category or a search query."""
+
+    def __init__(self, models: Iterable[ModelSpec]) -> None:
+        self._models: dict[str, ModelSpec] = {}
+        for model in models:
+            if model.id in self._models:
+                raise CatalogError(f"model {model.id}: defined twice")
+            self._models[model.id] = model
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def __iter__(self) -> Iterator[ModelSpec]:
+        return iter(sorted(self._models.values(), key=lambda m: (m.display_order, m.id)))
+
+    def __contains__(self, model_id: object) -> bool:
+        return model_id in self._models
+
+    def get(self, model_id: str) -> ModelSpec:
+        try:
+            return self._models[model_id]
+        except KeyError:
+            raise KeyError(f"unknown model {model_id!r}") from None
+
+    def visible(self) -> list[ModelSpec]:
+        """Enabled models a user may pick."""
+        return [m for m in self if m.enabled and not m.hidden]
+
+    def by_category(self, category: Category) -> list[ModelSpec]:
+        return [m for m in self.visible() if m.category == category]
+
+    def search(self, query: str, lang: str = "ru") -> list[ModelSpec]:
+        """Models whose id or name contains the query, ignoring case, spaces and hyphens."""
+        wanted = _normalize(query)
+        if not wanted:
+            return []
+        hits = []
+        for model in self.visible():
+            haystack = [model.id, model.name.ru, model.name.en]
+            if any(wanted in _normalize(h) for h in haystack):
+                hits.append(model)
+        return hits
+
+    def default_credits(self, model: ModelSpec) -> Decimal:
+        return model.pricing.credits(model.defaults())
+
+
+def _location(err: dict[str, Any]) -> str:
+    loc = [str(part) for part in err["loc"]]
+    return ".".join(loc) if loc else "(model)"
+
+
+def _parse_file(path: Path) -> list[ModelSpec]:
+    try:
+        with path.open(encoding="utf-8") as fh:
+            document = yaml.safe_load(fh) or {}
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"{path.name}: not valid YAML: {exc}") from None
+    entries = document.get("models") if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        raise CatalogError(f"{path.name}: expected a top-level `models:` list")
+    specs = []
+    for index, entry in enumerate(entries):
+        model_id = entry.get("id", f"#{index}") if isinstance(entry, dict) else f"#{index}"
+        try:
+            spec = ModelSpec.model_validate(entry)
+        except ValidationError as exc:
+            details = "; ".join(f"field {_location(e)}: {e['msg']}" for e in exc.errors())
+            raise CatalogError(f"{path.name}: model {model_id}: {details}") from None
+        _check_priceable(path, spec)
+        specs.append(spec)
+    return specs
+
+
+def _check_priceable(path: Path, spec: ModelSpec) -> None:
+    for name in spec.pricing.per:
+        if spec.field(name).default is None:
+            raise CatalogError(f"{path.name}: model {spec.id}: field {name}: a `per` pricing field needs a default")
+    if not spec.enabled:
+        return
+    try:
+        credits = spec.pricing.credits(spec.defaults())
+    except (ValueError, ArithmeticError) as exc:
+        raise CatalogError(f"{path.name}: model {spec.id}: field pricing: {exc}") from None
+    if credits <= 0:
+        raise CatalogError(f"{path.name}: model {spec.id}: field pricing: an enabled model must cost > 0")
+
+
+def load_catalog(directory: Path = CATALOG_DIR) -> Catalog:
+    """Read every catalog file; raise `CatalogError` on the first invalid entry."""
+    files = sorted(directory.glob("*.yaml"))
+    if not files:
+        raise CatalogError(f"no catalog files in {directory}")
+    models: list[ModelSpec] = []
+    for path in files:
+        models.extend(_parse_file(path))
+    return Catalog(models)

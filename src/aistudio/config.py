@@ -1,0 +1,128 @@
+"""Settings: the one place that reads environment variables and `.env`.
+
+Everything else receives a `Settings` instance from the composition root.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/aistudio.sqlite3"
+TELEGRAM_DEFAULT_API_BASE = "https://api.telegram.org"
+KIE_DEFAULT_API_BASE = "https://api.kie.ai"
+KIE_DEFAULT_UPLOAD_BASE = "https://kieai.redpandaai.co"
+
+
+class SettingsError(Exception):
+    """Raised at start-up with one line per wrong or missing variable."""
+
+
+class Settings(BaseSettings):
+    """All configuration of AI Studio. Names match `.env.example` and README."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # storage
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+
+    # telegram
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_base: str = TELEGRAM_DEFAULT_API_BASE
+    admin_ids: Annotated[tuple[int, ...], NoDecode] = ()
+    webhook_base_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    support_contact: str = "@aistudio_support"
+
+    # kie
+    kie_api_key: SecretStr | None = None
+    kie_api_base: str = KIE_DEFAULT_API_BASE
+    kie_upload_base: str = KIE_DEFAULT_UPLOAD_BASE
+    kie_callback_hmac_key: SecretStr | None = None
+    kie_tasks_per_10s: int = Field(default=20, ge=1, le=1000)
+
+    # web server
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8000, ge=1, le=65535)
+
+    # money
+    markup: Decimal = Field(default=Decimal("2.0"), gt=0, le=100)
+    usd_per_credit: Decimal = Field(default=Decimal("0.005"), gt=0)
+    fx_fallback_rub_per_usd: Decimal = Field(default=Decimal("95.0"), ge=50, le=200)
+    fx_source_url: str = "https://www.cbr.ru/scripts/XML_daily.asp"
+    start_bonus_rub: Decimal = Field(default=Decimal("0"), ge=0)
+    hold_ttl_seconds: int = Field(default=3 * 3600, ge=60)
+
+    # free tier and limits
+    free_tier_size: int = Field(default=5, ge=0, le=50)
+    free_per_model_per_day: int = Field(default=5, ge=0)
+    free_per_model_per_hour: int = Field(default=2, ge=0)
+    free_daily_credit_cap: Decimal = Field(default=Decimal("2000"), ge=0)
+    max_concurrent_generations: int = Field(default=2, ge=1, le=50)
+
+    # logging
+    log_format: Literal["json", "text"] = "text"
+    log_level: str = "INFO"
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _parse_admin_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.replace(";", ",").split(",") if p.strip()]
+            return tuple(int(p) for p in parts)
+        if isinstance(value, int):
+            return (value,)
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("telegram_api_base", "kie_api_base", "kie_upload_base", "webhook_base_url")
+    @classmethod
+    def _check_http_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @cached_property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith("postgresql")
+
+    @property
+    def start_bonus_kopecks(self) -> int:
+        return int(self.start_bonus_rub * 100)
+
+    def sqlite_path(self) -> Path | None:
+        """Filesystem path of the SQLite database, if it is a file database."""
+        if not self.database_url.startswith("sqlite"):
+            return None
+        path = self.database_url.split(":///", 1)[-1]
+        if not path or path == ":memory:":
+            return None
+        return Path(path)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings or raise `SettingsError` naming every wrong variable in one line each."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = str(err["loc"][0]).upper() if err["loc"] else "?"
+            lines.append(f"{name}: {err['msg']}")
+        raise SettingsError("invalid configuration: " + "; ".join(lines)) from None

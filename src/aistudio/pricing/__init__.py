@@ -1,0 +1,1 @@
+"""Roubles from Kie credits: the exchange rate, the markup and the free tier."""
