@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,10 +20,8 @@ class FieldProblem:
         t = t or translator()
         label = self.field
         if spec is not None:
-            try:
+            with contextlib.suppress(KeyError):
                 label = spec.field(self.field).label.get(lang)
-            except KeyError:
-                pass
         params = dict(self.params)
         if "expected" in params:
             params["expected"] = t(f"validation.types.{params['expected']}", lang)

@@ -216,7 +216,9 @@ free_usage = Table(
     Column("status", String(16), nullable=False),  # reserved | used | returned
     Column("created_at", Ts, nullable=False),
 )
-Index("ix_free_usage_user_model_created", free_usage.c.user_id, free_usage.c.model_id, free_usage.c.created_at)
+Index(
+    "ix_free_usage_user_model_created", free_usage.c.user_id, free_usage.c.model_id, free_usage.c.created_at
+)
 Index("ix_free_usage_created", free_usage.c.created_at)
 
 admin_audit = Table(

@@ -1,0 +1,1 @@
+"""Query helpers, one module per table group."""
