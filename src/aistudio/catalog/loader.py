@@ -72,8 +72,14 @@ class Catalog:
         return model.pricing.credits(model.defaults())
 
 
-def _location(err: dict[str, Any]) -> str:
+def _location(err: dict[str, Any], entry: dict[str, Any]) -> str:
+    """`inputs.1.default` → `inputs.resolution.default`: name the field, not its position."""
     loc = [str(part) for part in err["loc"]]
+    if len(loc) >= 2 and loc[0] == "inputs" and loc[1].isdigit():
+        inputs = entry.get("inputs") or []
+        index = int(loc[1])
+        if index < len(inputs) and isinstance(inputs[index], dict) and inputs[index].get("name"):
+            loc[1] = str(inputs[index]["name"])
     return ".".join(loc) if loc else "(model)"
 
 
@@ -92,7 +98,7 @@ def _parse_file(path: Path) -> list[ModelSpec]:
         try:
             spec = ModelSpec.model_validate(entry)
         except ValidationError as exc:
-            details = "; ".join(f"field {_location(e)}: {e['msg']}" for e in exc.errors())
+            details = "; ".join(f"field {_location(e, entry)}: {e['msg']}" for e in exc.errors())
             raise CatalogError(f"{path.name}: model {model_id}: {details}") from None
         _check_priceable(path, spec)
         specs.append(spec)

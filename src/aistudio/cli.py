@@ -1,0 +1,111 @@
+"""The `aistudio` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+
+from aistudio.config import Settings, SettingsError, load_settings
+
+app = typer.Typer(help="AI Studio: a Telegram bot selling generative AI models.", no_args_is_help=True)
+catalog_app = typer.Typer(help="Inspect the model catalog.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def migrate() -> None:
+    """Upgrade the database to the newest schema (safe to run again)."""
+    from aistudio.db.migrate import upgrade_to_head
+
+    settings = _settings()
+    upgrade_to_head(settings.database_url)
+    typer.echo("database is at the newest revision")
+
+
+def _load_catalog_or_exit():
+    from aistudio.catalog import CatalogError, load_catalog
+
+    try:
+        return load_catalog()
+    except CatalogError as exc:
+        typer.echo(f"catalog invalid: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+@catalog_app.command("verify")
+def catalog_verify(
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Check every catalog entry; print counts per category, the free tier and the price range."""
+    from aistudio.catalog.report import verify_report
+
+    settings = _settings()
+    catalog = _load_catalog_or_exit()
+    report = verify_report(
+        catalog,
+        free_size=settings.free_tier_size,
+        usd_per_credit=settings.usd_per_credit,
+        fx=settings.fx_fallback_rub_per_usd,
+        markup=settings.markup,
+    )
+    if as_json:
+        typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        typer.echo(f"models: {report['models_total']} ({report['models_enabled']} enabled and visible)")
+        for category, count in report["per_category"].items():
+            typer.echo(f"  {category:<16} {count}")
+        typer.echo("free tier: " + ", ".join(report["free_tier"]))
+        typer.echo(
+            f"price range at the fallback rate {settings.fx_fallback_rub_per_usd} RUB/USD and markup "
+            f"{settings.markup}: {report['price_min_rub']} – {report['price_max_rub']} RUB"
+        )
+        if report["disabled"]:
+            typer.echo("disabled: " + ", ".join(report["disabled"]))
+    if report["missing_categories"]:
+        typer.echo("categories with no enabled model: " + ", ".join(report["missing_categories"]), err=True)
+        raise typer.Exit(1)
+
+
+@catalog_app.command("export")
+def catalog_export(
+    format: str = typer.Option("json", "--format", help="Output format (json)."),
+) -> None:
+    """Print every model with its fields and default price."""
+    from aistudio.catalog.report import export_models
+
+    if format != "json":
+        typer.echo("only --format json is supported", err=True)
+        raise typer.Exit(2)
+    settings = _settings()
+    catalog = _load_catalog_or_exit()
+    models = export_models(
+        catalog,
+        usd_per_credit=settings.usd_per_credit,
+        fx=settings.fx_fallback_rub_per_usd,
+        markup=settings.markup,
+    )
+    json.dump({"models": models}, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+
+
+@app.command()
+def demo(port: int = typer.Option(8080, help="Port of the sandbox web chat.")) -> None:
+    """Run the whole bot in the local sandbox: emulated Telegram and Kie, no tokens, no spend."""
+    typer.echo(
+        "sandbox not built yet: the emulators and the bot wiring land with the Sandbox issue", err=True
+    )
+    raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()
