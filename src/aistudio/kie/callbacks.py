@@ -99,8 +99,11 @@ def _suno(task_id: str, code: int | None, msg: str | None, data: dict[str, Any])
     if stage != "complete":  # "text" and "first" arrive before the tracks are final
         return TaskStatus(task_id=task_id, state=TaskState.RUNNING, raw=data)
     tracks = data.get("data") or []
-    urls = [str(t.get("audio_url") or t.get("audioUrl")) for t in tracks
-            if isinstance(t, dict) and (t.get("audio_url") or t.get("audioUrl"))]
+    urls = [
+        str(t.get("audio_url") or t.get("audioUrl"))
+        for t in tracks
+        if isinstance(t, dict) and (t.get("audio_url") or t.get("audioUrl"))
+    ]
     return TaskStatus(task_id=task_id, state=TaskState.SUCCESS, result_urls=urls, raw=data)
 
 
@@ -143,6 +146,9 @@ def parse_callback(body: Mapping[str, Any]) -> tuple[str, TaskStatus]:
         urls = _info_urls(json_field(data.get("info")))
     else:  # Midjourney: resultUrls as strings or {"resultUrl": ...}
         items = data.get("resultUrls") or []
-        urls = [i if isinstance(i, str) else str(i.get("resultUrl")) for i in items
-                if isinstance(i, str) or (isinstance(i, dict) and i.get("resultUrl"))]
+        urls = [
+            i if isinstance(i, str) else str(i.get("resultUrl"))
+            for i in items
+            if isinstance(i, str) or (isinstance(i, dict) and i.get("resultUrl"))
+        ]
     return task_id, TaskStatus(task_id=task_id, state=TaskState.SUCCESS, result_urls=urls, raw=data)

@@ -86,7 +86,7 @@ async def _multipart(
     for name, value in fields.items():
         yield f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
     yield (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
         f'filename="{_safe_filename(filename)}"\r\nContent-Type: {mime}\r\n\r\n'
     ).encode()
     if isinstance(data, bytes | bytearray):
@@ -284,7 +284,10 @@ class KieClient:
             body["fileName"] = filename
         # Safe to repeat: the same name overwrites, and a repeated unnamed upload only leaves a spare file.
         result = await self._call(
-            "POST", self._upload_base + "/api/file-base64-upload", retry=True, json=body,
+            "POST",
+            self._upload_base + "/api/file-base64-upload",
+            retry=True,
+            json=body,
             timeout=self._upload_timeout,
         )
         return _uploaded(result)
@@ -297,7 +300,10 @@ class KieClient:
         if filename:
             body["fileName"] = filename
         result = await self._call(
-            "POST", self._upload_base + "/api/file-url-upload", retry=True, json=body,
+            "POST",
+            self._upload_base + "/api/file-url-upload",
+            retry=True,
+            json=body,
             timeout=self._upload_timeout,
         )
         return _uploaded(result)

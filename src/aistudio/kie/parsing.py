@@ -108,9 +108,7 @@ def parse_market_record(data: dict[str, Any]) -> TaskStatus:
     )
 
 
-def parse_flag_record(
-    data: dict[str, Any], urls: list[str], *, task_id_key: str = "taskId"
-) -> TaskStatus:
+def parse_flag_record(data: dict[str, Any], urls: list[str], *, task_id_key: str = "taskId") -> TaskStatus:
     """Records with `successFlag` (Veo, Flux Kontext, Midjourney, 4o): 0 running, 1 ok, 2/3 failed."""
     flag = data.get("successFlag")
     try:
