@@ -7,8 +7,6 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import event
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aistudio.billing.accounts import Operator
@@ -21,6 +19,7 @@ from aistudio.billing.errors import (
 )
 from aistudio.billing.ledger import Ledger
 from aistudio.billing.queries import check_invariants, operator_balance, wallet_balance, wallet_statement
+from aistudio.db.rawsql import StorageUnavailable
 from aistudio.db.sql import utcnow
 from aistudio.db.tables import admin_audit, ledger_transfers
 from tests.support import make_user
@@ -234,19 +233,17 @@ async def test_connection_lost_mid_transfer_rolls_back_and_retry_is_safe(
     user = await make_user(engine, ledger, 1, balance=1_000)
     armed = [True]
 
-    def cut_before_insert(conn, cursor, statement, params, context, executemany):
-        if armed[0] and statement.lstrip().upper().startswith("INSERT INTO LEDGER_TRANSFERS"):
+    def cut_before_insert(statement: str) -> None:
+        # The wallet was already reserved in this transaction when the connection "drops".
+        if armed[0] and statement.startswith("INSERT INTO ledger_transfers"):
             armed[0] = False
             raise ConnectionResetError("connection lost")
 
-    event.listen(engine.sync_engine, "before_cursor_execute", cut_before_insert)
-    try:
-        with pytest.raises(ConnectionResetError):
-            await ledger.hold("gen:5:hold", user, 400)
-        assert (await wallet_balance(engine, user)).available == 1_000  # the wallet update was rolled back
+    ledger.db.fault = cut_before_insert
+    with pytest.raises(StorageUnavailable):
         await ledger.hold("gen:5:hold", user, 400)
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", cut_before_insert)
+    assert (await wallet_balance(engine, user)).available == 1_000  # the reservation was rolled back
+    await ledger.hold("gen:5:hold", user, 400)
 
     balance = await wallet_balance(engine, user)
     assert (balance.available, balance.pending) == (600, 400)
@@ -278,7 +275,7 @@ async def test_backend_killed_mid_transfer_on_postgres_rolls_back(pg_engine: Asy
             await asyncio.sleep(0.01)
         assert victim, "the hold never waited on the wallet lock"
         await observer.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": victim})
-        with pytest.raises(DBAPIError):
+        with pytest.raises(StorageUnavailable):
             await attempt
         await blocker.rollback()
 

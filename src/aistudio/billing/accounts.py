@@ -78,13 +78,8 @@ class AccountDirectory:
         self._wallet_ids[user_id] = account_id
         return account_id
 
-    async def wallet_id(self, conn: AsyncConnection, user_id: int) -> int:
-        if user_id in self._wallet_ids:
-            return self._wallet_ids[user_id]
-        account_id = (
-            await conn.execute(sa.select(ledger_accounts.c.id).where(ledger_accounts.c.user_id == user_id))
-        ).scalar_one_or_none()
-        if account_id is None:
-            raise UnknownAccount(f"user {user_id} has no wallet")
+    def cached_wallet(self, user_id: int) -> int | None:
+        return self._wallet_ids.get(user_id)
+
+    def remember_wallet(self, user_id: int, account_id: int) -> None:
         self._wallet_ids[user_id] = account_id
-        return account_id

@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aistudio.billing.accounts import AccountDirectory, Operator
 from aistudio.billing.errors import (
@@ -26,13 +24,27 @@ from aistudio.billing.errors import (
     IdempotencyConflict,
     InsufficientFunds,
     LedgerError,
+    UnknownAccount,
     error_from_code,
 )
-from aistudio.db.sql import insert_ignore, is_unique_violation, utcnow
-from aistudio.db.tables import admin_audit, ledger_accounts, ledger_rejections, ledger_transfers
-
-T = ledger_transfers
-A = ledger_accounts
+from aistudio.billing.ledger_sql import (
+    ADD,
+    AVAILABLE_OF,
+    CLOSE_HOLD,
+    DELETE_TRANSFER,
+    FIND_HOLD,
+    FIND_KEY,
+    INSERT_AUDIT,
+    INSERT_REJECTION,
+    INSERT_TRANSFER,
+    RESERVE,
+    SETTLE_PENDING,
+    SPEND,
+    STALE_HOLDS,
+    WALLET_OF,
+)
+from aistudio.db.rawsql import DuplicateKey, RawDb, RawTx
+from aistudio.db.sql import utcnow
 
 # Hold statuses once resolved; money-moving rows are "posted", release rows are "voided" (they move nothing).
 PENDING, POSTED, VOIDED = "pending", "posted", "voided"
@@ -71,6 +83,7 @@ class Ledger:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.engine = engine
+        self.db = RawDb(engine)
         self.accounts = AccountDirectory(engine)
         self._hold_ttl = hold_ttl
         self._clock = clock
@@ -91,25 +104,19 @@ class Ledger:
         _check_amount(amount, allow_zero=False)
         revenue = await self.accounts.operator_id(Operator.REVENUE)
 
-        async def body(conn: AsyncConnection) -> TransferResult:
-            wallet = await self.accounts.wallet_id(conn, user_id)
+        async def body(tx: RawTx) -> TransferResult:
+            wallet = await self._wallet(tx, user_id)
             intent = _Intent(key, "hold", amount, wallet, revenue)
-            if (found := await self._existing(conn, intent)) is not None:
+            if (found := await self._existing(tx, intent)) is not None:
                 return found
-            moved = await conn.execute(
-                sa.update(A)
-                .where(
-                    A.c.id == wallet, A.c.credits_posted - A.c.debits_posted - A.c.debits_pending >= amount
-                )
-                .values(debits_pending=A.c.debits_pending + amount)
-                .returning(A.c.id)
-            )
-            if moved.first() is None:
-                await self._reject(conn, intent, await self._insufficient(conn, wallet, amount))
-            now = self._clock()
-            return await self._insert(
-                conn, intent, PENDING, reason=reason, meta=meta, expires_at=now + (ttl or self._hold_ttl)
-            )
+            expires_at = self._clock() + (ttl or self._hold_ttl)
+            # Insert first and lock the wallet last, so a busy wallet's row lock is held only for one UPDATE
+            # and the commit. A refused hold deletes its own uncommitted row: nobody ever saw it.
+            result = await self._insert(tx, intent, PENDING, reason=reason, meta=meta, expires_at=expires_at)
+            if await tx.fetchrow(RESERVE, wallet=wallet, amount=amount) is None:
+                await tx.execute(DELETE_TRANSFER, id=result.transfer_id)
+                await self._reject(tx, intent, await self._insufficient(tx, wallet, amount))
+            return result
 
         return await self._run(key, body)
 
@@ -135,15 +142,13 @@ class Ledger:
         _check_amount(amount, allow_zero=False)
         source_id = await self.accounts.operator_id(source)
 
-        async def body(conn: AsyncConnection) -> TransferResult:
-            wallet = await self.accounts.wallet_id(conn, user_id)
+        async def body(tx: RawTx) -> TransferResult:
+            wallet = await self._wallet(tx, user_id)
             intent = _Intent(key, "credit", amount, source_id, wallet)
-            if (found := await self._existing(conn, intent)) is not None:
+            if (found := await self._existing(tx, intent)) is not None:
                 return found
-            await conn.execute(
-                sa.update(A).where(A.c.id == wallet).values(credits_posted=A.c.credits_posted + amount)
-            )
-            return await self._insert(conn, intent, POSTED, reason=reason, meta=meta)
+            await tx.execute(ADD, wallet=wallet, amount=amount)
+            return await self._insert(tx, intent, POSTED, reason=reason, meta=meta)
 
         return await self._run(key, body)
 
@@ -161,13 +166,13 @@ class Ledger:
         _check_amount(amount, allow_zero=False)
         sink_id = await self.accounts.operator_id(sink)
 
-        async def body(conn: AsyncConnection) -> TransferResult:
-            wallet = await self.accounts.wallet_id(conn, user_id)
+        async def body(tx: RawTx) -> TransferResult:
+            wallet = await self._wallet(tx, user_id)
             intent = _Intent(key, "debit", amount, wallet, sink_id)
-            if (found := await self._existing(conn, intent)) is not None:
+            if (found := await self._existing(tx, intent)) is not None:
                 return found
-            await self._debit_with_floor(conn, intent, wallet)
-            return await self._insert(conn, intent, POSTED, reason=reason, meta=meta)
+            await self._spend(tx, intent, wallet)
+            return await self._insert(tx, intent, POSTED, reason=reason, meta=meta)
 
         return await self._run(key, body)
 
@@ -182,32 +187,27 @@ class Ledger:
         adjustments = await self.accounts.operator_id(Operator.ADJUSTMENTS)
         amount = abs(delta)
 
-        async def body(conn: AsyncConnection) -> TransferResult:
-            wallet = await self.accounts.wallet_id(conn, user_id)
-            if delta > 0:
-                intent = _Intent(key, "adjust", amount, adjustments, wallet)
-            else:
-                intent = _Intent(key, "adjust", amount, wallet, adjustments)
-            if (found := await self._existing(conn, intent)) is not None:
+        async def body(tx: RawTx) -> TransferResult:
+            wallet = await self._wallet(tx, user_id)
+            debit, credit = (adjustments, wallet) if delta > 0 else (wallet, adjustments)
+            intent = _Intent(key, "adjust", amount, debit, credit)
+            if (found := await self._existing(tx, intent)) is not None:
                 return found
-            before = await self._available(conn, wallet)
+            before = await self._available(tx, wallet)
             if delta > 0:
-                await conn.execute(
-                    sa.update(A).where(A.c.id == wallet).values(credits_posted=A.c.credits_posted + amount)
-                )
+                await tx.execute(ADD, wallet=wallet, amount=amount)
             else:
-                await self._debit_with_floor(conn, intent, wallet)
-            result = await self._insert(conn, intent, POSTED, reason=reason, meta={"admin_id": admin_id})
-            await conn.execute(
-                sa.insert(admin_audit).values(
-                    admin_id=admin_id,
-                    action="balance.adjust",
-                    target=f"user:{user_id}",
-                    before={"available": before},
-                    after={"available": before + delta},
-                    reason=reason,
-                    created_at=self._clock(),
-                )
+                await self._spend(tx, intent, wallet)
+            result = await self._insert(tx, intent, POSTED, reason=reason, meta={"admin_id": admin_id})
+            await tx.execute(
+                INSERT_AUDIT,
+                admin_id=admin_id,
+                action="balance.adjust",
+                target=f"user:{user_id}",
+                before={"available": before},
+                after={"available": before + delta},
+                reason=reason,
+                created_at=self._clock(),
             )
             return result
 
@@ -215,15 +215,8 @@ class Ledger:
 
     async def expire_holds(self, *, limit: int = 200) -> int:
         """Release every hold past its expiry (nobody resolved it); returns how many were released."""
-        now = self._clock()
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                sa.select(T.c.id, T.c.idempotency_key)
-                .where(T.c.status == PENDING, T.c.expires_at < now)
-                .order_by(T.c.expires_at)
-                .limit(limit)
-            )
-            stale = rows.all()
+        async with self.db.transaction() as tx:
+            stale = await tx.fetchall(STALE_HOLDS, now=self._clock(), limit=limit)
         released = 0
         for hold_id, hold_key in stale:
             try:
@@ -242,104 +235,91 @@ class Ledger:
             _check_amount(amount, allow_zero=True)
         kind = "capture" if capture else "release"
 
-        async def body(conn: AsyncConnection) -> TransferResult:
-            hold = (
-                await conn.execute(
-                    sa.select(
-                        T.c.id, T.c.debit_account_id, T.c.credit_account_id, T.c.amount, T.c.status, T.c.kind
-                    )
-                    .where(T.c.idempotency_key == hold_key)
-                    .with_for_update()
-                )
-            ).first()
-            charged = (hold.amount if amount is None else amount) if hold is not None else (amount or 0)
-            intent = _Intent(
-                key,
-                kind,
-                charged if capture else (hold.amount if hold else 0),
-                hold.debit_account_id if hold else None,
-                hold.credit_account_id if hold else None,
-            )
-            if (found := await self._existing(conn, intent, check_amount=hold is not None)) is not None:
+        async def body(tx: RawTx) -> TransferResult:
+            # The key's earlier outcome wins; the amount is checked against it once the hold is known.
+            if (
+                found := await self._existing(tx, _Intent(key, kind, amount or 0), check_amount=False)
+            ) is not None:
+                if capture and amount is not None and found.amount != amount:
+                    raise IdempotencyConflict(f"key {key!r} captured {found.amount}, not {amount}")
                 return found
-            if hold is None or hold.kind != "hold":
-                await self._reject(conn, intent, HoldNotFound(f"no hold {hold_key!r}"))
-            if hold.status != PENDING:
-                await self._reject(conn, intent, HoldAlreadyResolved(f"hold {hold_key!r} is {hold.status}"))
-            if charged > hold.amount:
-                await self._reject(conn, intent, CaptureExceedsHold(f"{charged} > hold {hold.amount}"))
-            await conn.execute(
-                sa.update(T).where(T.c.id == hold.id).values(status=CAPTURED if capture else RELEASED)
+            closed = await tx.fetchrow(
+                CLOSE_HOLD,
+                hold_key=hold_key,
+                at_least=amount or 0,
+                new_status=CAPTURED if capture else RELEASED,
             )
-            values: dict[str, Any] = {"debits_pending": A.c.debits_pending - hold.amount}
-            if capture:
-                values["debits_posted"] = A.c.debits_posted + charged
-            await conn.execute(sa.update(A).where(A.c.id == hold.debit_account_id).values(**values))
-            return await self._insert(
-                conn, intent, POSTED if capture else VOIDED, pending_id=hold.id, reason=reason
-            )
+            if closed is None:
+                await self._reject(tx, _Intent(key, kind, amount or 0), await self._why_not(tx, hold_key))
+            hold_id, debit_id, credit_id, held = closed
+            charged = held if amount is None else amount
+            intent = _Intent(key, kind, charged if capture else held, debit_id, credit_id)
+            status = POSTED if capture else VOIDED
+            result = await self._insert(tx, intent, status, pending_id=hold_id, reason=reason)
+            await tx.execute(SETTLE_PENDING, wallet=debit_id, held=held, charged=charged if capture else 0)
+            return result
 
         return await self._run(key, body)
 
-    async def _run(
-        self, key: str, body: Callable[[AsyncConnection], Awaitable[TransferResult]]
-    ) -> TransferResult:
+    async def _wallet(self, tx: RawTx, user_id: int) -> int:
+        """The user's wallet account id (cached: ids never change)."""
+        cached = self.accounts.cached_wallet(user_id)
+        if cached is not None:
+            return cached
+        row = await tx.fetchrow(WALLET_OF, user_id=user_id)
+        if row is None:
+            raise UnknownAccount(f"user {user_id} has no wallet")
+        self.accounts.remember_wallet(user_id, row[0])
+        return row[0]
+
+    async def _why_not(self, tx: RawTx, hold_key: str) -> LedgerError:
+        row = await tx.fetchrow(FIND_HOLD, hold_key=hold_key)
+        if row is None or row[0] != "hold":
+            return HoldNotFound(f"no hold {hold_key!r}")
+        if row[1] != PENDING:
+            return HoldAlreadyResolved(f"hold {hold_key!r} is {row[1]}")
+        return CaptureExceedsHold(f"capture exceeds hold {hold_key!r} of {row[2]}")
+
+    async def _run(self, key: str, body: Callable[[RawTx], Awaitable[TransferResult]]) -> TransferResult:
         """Run `body` in one transaction; a concurrent insert of the same key is answered from the winner."""
         for _ in range(3):
             rejected: _Rejected | None = None
             try:
-                async with self.engine.begin() as conn:
+                async with self.db.transaction() as tx:
                     try:
-                        return await body(conn)
+                        return await body(tx)
                     except _Rejected as exc:
                         # Nothing was changed before the refusal; commit so the rejection row is remembered.
                         rejected = exc
-            except IntegrityError as exc:
-                if not (
-                    is_unique_violation(exc, "idempotency_key")
-                    or is_unique_violation(exc, "ledger_rejections")
-                ):
+            except DuplicateKey as exc:
+                if "idempotency_key" not in str(exc):
                     raise
-                continue
+                continue  # a concurrent call with the same key won; the next round reads its outcome
             if rejected is not None:
                 raise rejected.error
         raise LedgerError(f"could not settle key {key!r} after concurrent retries")
 
     async def _existing(
-        self, conn: AsyncConnection, intent: _Intent, *, check_amount: bool = True
+        self, tx: RawTx, intent: _Intent, *, check_amount: bool = True
     ) -> TransferResult | None:
-        row = (
-            await conn.execute(
-                sa.select(
-                    T.c.id, T.c.kind, T.c.amount, T.c.status, T.c.debit_account_id, T.c.credit_account_id
-                ).where(T.c.idempotency_key == intent.key)
-            )
-        ).first()
-        if row is not None:
-            same = row.kind == intent.kind and (not check_amount or row.amount == intent.amount)
-            if intent.debit_id is not None:
-                same = (
-                    same
-                    and row.debit_account_id == intent.debit_id
-                    and row.credit_account_id == intent.credit_id
-                )
-            if not same:
-                raise IdempotencyConflict(f"key {intent.key!r} was used for {row.kind} of {row.amount}")
-            return TransferResult(row.id, intent.key, row.kind, row.amount, row.status, duplicate=True)
-        rejected = (
-            await conn.execute(
-                sa.select(ledger_rejections).where(ledger_rejections.c.idempotency_key == intent.key)
-            )
-        ).first()
-        if rejected is not None:
-            if rejected.kind != intent.kind:
-                raise IdempotencyConflict(f"key {intent.key!r} was used for {rejected.kind}")
-            raise error_from_code(rejected.error, rejected.amount, rejected.shortfall)
-        return None
+        row = await tx.fetchrow(FIND_KEY, key=intent.key)
+        if row is None:
+            return None
+        src, transfer_id, kind, amount, status, debit_id, credit_id, shortfall, error = row
+        if kind != intent.kind:
+            raise IdempotencyConflict(f"key {intent.key!r} was used for {kind}")
+        if src == "r":
+            raise error_from_code(error, amount, shortfall)
+        same = not check_amount or amount == intent.amount
+        if intent.debit_id is not None:
+            same = same and (debit_id, credit_id) == (intent.debit_id, intent.credit_id)
+        if not same:
+            raise IdempotencyConflict(f"key {intent.key!r} was used for {kind} of {amount}")
+        return TransferResult(transfer_id, intent.key, kind, amount, status, duplicate=True)
 
     async def _insert(
         self,
-        conn: AsyncConnection,
+        tx: RawTx,
         intent: _Intent,
         status: str,
         *,
@@ -348,62 +328,47 @@ class Ledger:
         meta: dict[str, Any] | None = None,
         expires_at: datetime | None = None,
     ) -> TransferResult:
-        transfer_id = (
-            await conn.execute(
-                sa.insert(T)
-                .values(
-                    idempotency_key=intent.key,
-                    kind=intent.kind,
-                    debit_account_id=intent.debit_id,
-                    credit_account_id=intent.credit_id,
-                    amount=intent.amount,
-                    status=status,
-                    pending_id=pending_id,
-                    reason=reason,
-                    meta=meta,
-                    expires_at=expires_at,
-                    created_at=self._clock(),
-                )
-                .returning(T.c.id)
-            )
-        ).scalar_one()
+        row = await tx.fetchrow(
+            INSERT_TRANSFER,
+            key=intent.key,
+            kind=intent.kind,
+            debit=intent.debit_id,
+            credit=intent.credit_id,
+            amount=intent.amount,
+            status=status,
+            pending_id=pending_id,
+            reason=reason,
+            meta=meta,
+            expires_at=expires_at,
+            created_at=self._clock(),
+        )
+        assert row is not None
+        transfer_id = row[0]
         return TransferResult(transfer_id, intent.key, intent.kind, intent.amount, status)
 
-    async def _debit_with_floor(self, conn: AsyncConnection, intent: _Intent, wallet: int) -> None:
-        moved = await conn.execute(
-            sa.update(A)
-            .where(
-                A.c.id == wallet, A.c.credits_posted - A.c.debits_posted - A.c.debits_pending >= intent.amount
-            )
-            .values(debits_posted=A.c.debits_posted + intent.amount)
-            .returning(A.c.id)
-        )
-        if moved.first() is None:
-            await self._reject(conn, intent, await self._insufficient(conn, wallet, intent.amount))
+    async def _spend(self, tx: RawTx, intent: _Intent, wallet: int) -> None:
+        if await tx.fetchrow(SPEND, wallet=wallet, amount=intent.amount) is None:
+            await self._reject(tx, intent, await self._insufficient(tx, wallet, intent.amount))
 
-    async def _available(self, conn: AsyncConnection, wallet: int) -> int:
-        row = (
-            await conn.execute(
-                sa.select(A.c.credits_posted - A.c.debits_posted - A.c.debits_pending).where(A.c.id == wallet)
-            )
-        ).scalar_one()
-        return int(row)
+    async def _available(self, tx: RawTx, wallet: int) -> int:
+        row = await tx.fetchrow(AVAILABLE_OF, wallet=wallet)
+        assert row is not None
+        return int(row[0])
 
-    async def _insufficient(self, conn: AsyncConnection, wallet: int, amount: int) -> InsufficientFunds:
-        return InsufficientFunds(amount, await self._available(conn, wallet))
+    async def _insufficient(self, tx: RawTx, wallet: int, amount: int) -> InsufficientFunds:
+        return InsufficientFunds(amount, await self._available(tx, wallet))
 
-    async def _reject(self, conn: AsyncConnection, intent: _Intent, error: LedgerError) -> None:
+    async def _reject(self, tx: RawTx, intent: _Intent, error: LedgerError) -> None:
         """Remember why `intent.key` was refused (so a retry gets the same answer), then refuse."""
         shortfall = error.shortfall if isinstance(error, InsufficientFunds) else 0
-        await conn.execute(
-            insert_ignore(conn, ledger_rejections, ["idempotency_key"]).values(
-                idempotency_key=intent.key,
-                kind=intent.kind,
-                error=error.code,
-                amount=intent.amount,
-                shortfall=shortfall,
-                created_at=self._clock(),
-            )
+        await tx.execute(
+            INSERT_REJECTION,
+            key=intent.key,
+            kind=intent.kind,
+            error=error.code,
+            amount=intent.amount,
+            shortfall=shortfall,
+            created_at=self._clock(),
         )
         raise _Rejected(error)
 

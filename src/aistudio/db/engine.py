@@ -2,7 +2,7 @@
 
 SQLite: WAL, foreign keys, a busy timeout, and every transaction opened with `BEGIN IMMEDIATE` so that two
 writers queue for the write lock up front instead of failing with "database is locked" when one upgrades
-a read lock mid-transaction. PostgreSQL: a bounded pool with pre-ping so a restarted server is survived.
+a read lock mid-transaction. PostgreSQL: a bounded pool that is invalidated and refilled after a disconnect.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False, **kwargs
         echo=echo,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # No pre-ping: it cost a round trip and ~0.6 ms of CPU per transaction. A dropped connection still
+        # fails one statement, SQLAlchemy then invalidates the pool, and the next checkout reconnects.
         pool_recycle=1800,
         **kwargs,
     )

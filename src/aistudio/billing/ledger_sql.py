@@ -1,0 +1,58 @@
+"""The ledger's statements: plain SQL shared by SQLite and PostgreSQL (see `aistudio.db.rawsql`)."""
+
+from __future__ import annotations
+
+from aistudio.db.rawsql import Sql
+
+AVAILABLE = "credits_posted - debits_posted - debits_pending"
+
+# The outcome of a key, whether it moved money or was refused; at most one row.
+FIND_KEY = Sql(
+    "SELECT 't', id, kind, amount, status, debit_account_id, credit_account_id, 0, '' "
+    "FROM ledger_transfers WHERE idempotency_key = :key "
+    "UNION ALL "
+    "SELECT 'r', 0, kind, amount, '', 0, 0, shortfall, error "
+    "FROM ledger_rejections WHERE idempotency_key = :key"
+)
+WALLET_OF = Sql("SELECT id FROM ledger_accounts WHERE user_id = :user_id")
+RESERVE = Sql(
+    f"UPDATE ledger_accounts SET debits_pending = debits_pending + :amount "
+    f"WHERE id = :wallet AND {AVAILABLE} >= :amount RETURNING id"
+)
+SPEND = Sql(
+    f"UPDATE ledger_accounts SET debits_posted = debits_posted + :amount "
+    f"WHERE id = :wallet AND {AVAILABLE} >= :amount RETURNING id"
+)
+ADD = Sql("UPDATE ledger_accounts SET credits_posted = credits_posted + :amount WHERE id = :wallet")
+SETTLE_PENDING = Sql(
+    "UPDATE ledger_accounts SET debits_pending = debits_pending - :held, "
+    "debits_posted = debits_posted + :charged WHERE id = :wallet"
+)
+AVAILABLE_OF = Sql(f"SELECT {AVAILABLE} FROM ledger_accounts WHERE id = :wallet")
+
+# Resolve a pending hold in one statement; no row back means not found, already resolved, or too small.
+CLOSE_HOLD = Sql(
+    "UPDATE ledger_transfers SET status = :new_status "
+    "WHERE idempotency_key = :hold_key AND kind = 'hold' AND status = 'pending' AND amount >= :at_least "
+    "RETURNING id, debit_account_id, credit_account_id, amount"
+)
+FIND_HOLD = Sql("SELECT kind, status, amount FROM ledger_transfers WHERE idempotency_key = :hold_key")
+
+INSERT_TRANSFER = Sql(
+    "INSERT INTO ledger_transfers (idempotency_key, kind, debit_account_id, credit_account_id, amount, "
+    "status, pending_id, reason, meta, expires_at, created_at) VALUES (:key, :kind, :debit, :credit, "
+    ":amount, :status, :pending_id, :reason, :meta, :expires_at, :created_at) RETURNING id"
+)
+DELETE_TRANSFER = Sql("DELETE FROM ledger_transfers WHERE id = :id")
+INSERT_REJECTION = Sql(
+    "INSERT INTO ledger_rejections (idempotency_key, kind, error, amount, shortfall, created_at) "
+    "VALUES (:key, :kind, :error, :amount, :shortfall, :created_at) ON CONFLICT (idempotency_key) DO NOTHING"
+)
+INSERT_AUDIT = Sql(
+    'INSERT INTO admin_audit (admin_id, action, target, "before", "after", reason, created_at) '
+    "VALUES (:admin_id, :action, :target, :before, :after, :reason, :created_at)"
+)
+STALE_HOLDS = Sql(
+    "SELECT id, idempotency_key FROM ledger_transfers WHERE status = 'pending' AND expires_at < :now "
+    "ORDER BY expires_at LIMIT :limit"
+)
