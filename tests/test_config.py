@@ -45,3 +45,21 @@ def test_every_wrong_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     message = str(info.value)
     assert "\n" not in message
     assert all(name in message for name in ("DATABASE_URL", "MARKUP", "FX_FALLBACK_RUB_PER_USD"))
+
+
+def test_env_example_loads_and_names_every_setting(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    from aistudio.config import Settings
+
+    example = Path(__file__).resolve().parent.parent / ".env.example"
+    (tmp_path / ".env").write_text(example.read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+
+    s = load_settings()
+
+    names = {
+        line.split("=", 1)[0] for line in example.read_text().splitlines() if "=" in line and line[0] != "#"
+    }
+    assert names == {name.upper() for name in Settings.model_fields}
+    assert s.redis_url is None and s.telegram_bot_token is None and s.admin_ids == ()

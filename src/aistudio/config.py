@@ -72,6 +72,14 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "text"
     log_level: str = "INFO"
 
+    @field_validator(
+        "redis_url", "telegram_bot_token", "webhook_base_url", "webhook_secret", "kie_api_key",
+        "kie_callback_hmac_key", mode="before",
+    )  # fmt: skip
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _parse_admin_ids(cls, value: object) -> object:
