@@ -10,11 +10,19 @@ async with SandboxTelegramClient("http://127.0.0.1:8080") as tg:
 from __future__ import annotations
 
 import asyncio
+import functools
+import ssl
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    # Building a context costs ~30 ms; tests create many clients, so they share one.
+    return ssl.create_default_context()
 
 
 class SandboxError(Exception):
@@ -39,7 +47,7 @@ class SandboxTelegramClient:
     ):
         self.base_url = base_url.rstrip("/")
         self._own_http = http is None
-        self._http = http or httpx.AsyncClient(base_url=self.base_url, timeout=request_timeout)
+        self._http = http or httpx.AsyncClient(timeout=request_timeout, verify=_ssl_context())
 
     async def __aenter__(self) -> SandboxTelegramClient:
         return self

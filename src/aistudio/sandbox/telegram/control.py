@@ -405,6 +405,8 @@ async def events(request: web.Request) -> web.StreamResponse:
             except TimeoutError:
                 await response.write(b": keep-alive\n\n")
                 continue
+            if event.get("closed"):
+                break
             if only is None or event["chat_id"] in (None, only):
                 await response.write(f"data: {json.dumps(event)}\n\n".encode())
     except ConnectionResetError:

@@ -37,6 +37,11 @@ class Emulator:
         self.resolver.http = self.http
         self.hub.start(self.http, self._run_webhook_reply)
 
+    def shutdown(self) -> None:
+        """Release long polls, waits and event streams before the server stops accepting work."""
+        self.hub.release_poller()
+        self.state.notifier.close()
+
     async def stop(self) -> None:
         """Stop background work and close the HTTP session."""
         await self.hub.stop()

@@ -72,7 +72,11 @@ def create_app(config: EmulatorConfig | None = None) -> web.Application:
         yield
         await emulator.stop()
 
+    async def on_shutdown(app: web.Application) -> None:
+        emulator.shutdown()
+
     app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(on_shutdown)
     app.router.add_route("*", "/bot{token}/{method}", bot_api)
     app.router.add_get("/file/bot{token}/{path:.+}", bot_file)
     app.router.add_routes(routes)

@@ -191,6 +191,7 @@ class Notifier:
 
     def __init__(self) -> None:
         self.version = 0
+        self.closed = False
         self._waiters: list[asyncio.Future[None]] = []
         self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
 
@@ -213,6 +214,8 @@ class Notifier:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
         while not predicate():
+            if self.closed:
+                return False
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return False
@@ -223,6 +226,13 @@ class Notifier:
             except TimeoutError:
                 return bool(predicate())
         return True
+
+    def close(self) -> None:
+        """Release every waiter and end every event stream (server shutdown)."""
+        self.closed = True
+        self.bump()
+        for queue in self._subscribers:
+            queue.put_nowait({"closed": True})
 
     def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
         """A queue receiving ``{"version", "chat_id"}`` for every change (used by the SSE endpoint)."""

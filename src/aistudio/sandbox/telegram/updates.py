@@ -69,6 +69,11 @@ class UpdateHub:
         self._wake = asyncio.Event()
         self._worker = asyncio.create_task(self._deliver_loop(), name="telegram-sandbox-webhook")
 
+    def release_poller(self) -> None:
+        """Answer a waiting long poll now (empty), so a shutdown does not wait for its timeout."""
+        if self._poller is not None and not self._poller.done():
+            self._poller.set_result(None)
+
     async def stop(self) -> None:
         """Stop delivering; in-flight webhook requests are cancelled."""
         tasks = [t for t in (self._worker, *self._tasks) if t is not None]
@@ -104,6 +109,11 @@ class UpdateHub:
         return update_id
 
     # --- long polling ----------------------------------------------------------------------------
+
+    @property
+    def polling(self) -> bool:
+        """Whether a getUpdates long poll is waiting right now."""
+        return self._poller is not None and not self._poller.done()
 
     def _confirm(self, offset: int | None) -> None:
         if offset is None or offset == 0:

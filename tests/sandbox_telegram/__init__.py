@@ -1,0 +1,1 @@
+"""Tests of the Telegram Bot API emulator, its control API and web chat."""
