@@ -81,9 +81,7 @@ async def test_text_that_looks_like_json_stays_text(bot: Bot, user: dict[str, An
         assert message.text == text
 
 
-async def test_missing_text_is_a_telegram_bad_request(
-    http: aiohttp.ClientSession, base_url: str, user: Any
-) -> None:
+async def test_missing_text_is_a_telegram_bad_request(http: aiohttp.ClientSession, base_url: str, user: Any) -> None:
     status, body = await raw_call(http, base_url, "sendMessage", chat_id=USER_ID)
     assert status == 400
     assert body == {"ok": False, "error_code": 400, "description": "Bad Request: message text is empty"}
@@ -102,12 +100,8 @@ async def test_wrongly_typed_parameter_is_rejected_by_aiogram_models(
     assert body["description"].startswith('Bad Request: can\'t parse parameter "offset"')
 
 
-async def test_malformed_reply_markup_is_rejected(
-    http: aiohttp.ClientSession, base_url: str, user: Any
-) -> None:
-    status, body = await raw_call(
-        http, base_url, "sendMessage", chat_id=USER_ID, text="x", reply_markup="{oops"
-    )
+async def test_malformed_reply_markup_is_rejected(http: aiohttp.ClientSession, base_url: str, user: Any) -> None:
+    status, body = await raw_call(http, base_url, "sendMessage", chat_id=USER_ID, text="x", reply_markup="{oops")
     assert status == 400
     assert body["description"] == "Bad Request: can't parse reply keyboard markup JSON object"
 

@@ -48,9 +48,7 @@ def menu_router() -> Router:
     return router
 
 
-async def test_dispatcher_round_trip_start_press_and_edit(
-    bot: Bot, tg: SandboxTelegramClient, emu: Emulator
-) -> None:
+async def test_dispatcher_round_trip_start_press_and_edit(bot: Bot, tg: SandboxTelegramClient, emu: Emulator) -> None:
     async with polling(bot, emu, menu_router()):
         sent = await tg.send_text(USER_ID, "/start")
         menu = await tg.wait_for_reply(USER_ID, after_message_id=sent["message_id"])
@@ -80,9 +78,7 @@ async def test_url_button_press_opens_the_link_without_an_update(
     assert pressed == {"kind": "url", "url": "https://example.com/docs"}
 
 
-async def test_reply_keyboard_press_sends_the_button_text(
-    bot: Bot, tg: SandboxTelegramClient, emu: Emulator
-) -> None:
+async def test_reply_keyboard_press_sends_the_button_text(bot: Bot, tg: SandboxTelegramClient, emu: Emulator) -> None:
     keyboard = {"keyboard": [[{"text": "Help"}]], "one_time_keyboard": True, "resize_keyboard": True}
     await bot.send_message(USER_ID, "choose", reply_markup=keyboard)
     async with polling(bot, emu, menu_router()):
@@ -104,9 +100,7 @@ async def test_answering_a_callback_query_twice_fails(bot: Bot, tg: SandboxTeleg
     assert info.value.message == f"Bad Request: {QUERY_TOO_OLD}"
 
 
-async def test_answering_a_callback_query_too_late_fails(
-    bot: Bot, tg: SandboxTelegramClient, emu: Emulator
-) -> None:
+async def test_answering_a_callback_query_too_late_fails(bot: Bot, tg: SandboxTelegramClient, emu: Emulator) -> None:
     message = await bot.send_message(
         USER_ID, "x", reply_markup={"inline_keyboard": [[{"text": "A", "callback_data": "a"}]]}
     )
@@ -118,9 +112,7 @@ async def test_answering_a_callback_query_too_late_fails(
         await bot.answer_callback_query("12345")
 
 
-async def test_callback_query_update_carries_the_message_and_data(
-    bot: Bot, tg: SandboxTelegramClient
-) -> None:
+async def test_callback_query_update_carries_the_message_and_data(bot: Bot, tg: SandboxTelegramClient) -> None:
     message = await bot.send_message(
         USER_ID, "x", reply_markup={"inline_keyboard": [[{"text": "A", "callback_data": "a:1"}]]}
     )

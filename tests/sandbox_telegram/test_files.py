@@ -45,9 +45,7 @@ async def test_uploaded_photo_round_trips_through_get_file_and_download(bot: Bot
     assert downloaded is not None and downloaded.read() == image
 
 
-async def test_file_download_needs_the_right_token(
-    http: aiohttp.ClientSession, bot: Bot, base_url: str
-) -> None:
+async def test_file_download_needs_the_right_token(http: aiohttp.ClientSession, bot: Bot, base_url: str) -> None:
     message = await bot.send_document(USER_ID, BufferedInputFile(PDF, "doc.pdf"))
     assert message.document is not None
     file = await bot.get_file(message.document.file_id)
@@ -61,9 +59,7 @@ async def test_file_download_needs_the_right_token(
 
 async def test_every_media_kind_is_sent_and_shown(bot: Bot, tg: SandboxTelegramClient) -> None:
     document = await bot.send_document(USER_ID, BufferedInputFile(PDF, "report.pdf"), caption="report")
-    video = await bot.send_video(
-        USER_ID, BufferedInputFile(MP4, "clip.mp4"), width=640, height=360, duration=3
-    )
+    video = await bot.send_video(USER_ID, BufferedInputFile(MP4, "clip.mp4"), width=640, height=360, duration=3)
     audio = await bot.send_audio(USER_ID, BufferedInputFile(MP3, "song.mp3"), title="Song", performer="Band")
     voice = await bot.send_voice(USER_ID, BufferedInputFile(OGG, "note.ogg"), duration=2)
     animation = await bot.send_animation(USER_ID, BufferedInputFile(MP4, "loop.mp4"))
@@ -148,9 +144,7 @@ async def file_host() -> Any:
 async def test_send_by_url_fetches_the_content(bot: Bot, file_host: Any, tg: SandboxTelegramClient) -> None:
     url, image = file_host
     photo = await bot.send_photo(USER_ID, f"{url}/cat.png")
-    document = await bot.send_document(
-        USER_ID, URLInputFile(f"{url}/doc.pdf")
-    )  # aiogram downloads, then uploads
+    document = await bot.send_document(USER_ID, URLInputFile(f"{url}/doc.pdf"))  # aiogram downloads, then uploads
     by_url_document = await bot.send_document(USER_ID, f"{url}/doc.pdf")
     assert photo.photo and photo.photo[-1].width == 32
     assert document.document and by_url_document.document

@@ -31,9 +31,7 @@ def keyboard(*buttons: tuple[str, str]) -> InlineKeyboardMarkup:
     )
 
 
-async def test_send_message_assigns_increasing_ids_shared_with_the_user(
-    bot: Bot, tg: SandboxTelegramClient
-) -> None:
+async def test_send_message_assigns_increasing_ids_shared_with_the_user(bot: Bot, tg: SandboxTelegramClient) -> None:
     first = await bot.send_message(USER_ID, "one")
     sent = await tg.send_text(USER_ID, "two")
     third = await bot.send_message(USER_ID, "three")
@@ -54,9 +52,7 @@ async def test_html_is_parsed_into_entities(bot: Bot) -> None:
 
 
 async def test_unescaped_html_fails_like_telegram(bot: Bot) -> None:
-    with pytest.raises(
-        TelegramBadRequest, match='can\'t parse entities: Unsupported start tag "" at byte offset 2'
-    ):
+    with pytest.raises(TelegramBadRequest, match='can\'t parse entities: Unsupported start tag "" at byte offset 2'):
         await bot.send_message(USER_ID, "1 < 2", parse_mode="HTML")
     with pytest.raises(TelegramBadRequest, match='Can\'t find end tag corresponding to start tag "b"'):
         await bot.send_message(USER_ID, "<b>open", parse_mode="HTML")
@@ -104,9 +100,7 @@ async def test_inline_button_without_action_is_refused(bot: Bot) -> None:
 
 
 async def test_localhost_url_button_is_refused(bot: Bot) -> None:
-    markup = InlineKeyboardMarkup(
-        inline_keyboard=[[InlineKeyboardButton(text="Pay", url="http://localhost:8080")]]
-    )
+    markup = InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text="Pay", url="http://localhost:8080")]])
     with pytest.raises(TelegramBadRequest, match="BUTTON_URL_INVALID"):
         await bot.send_message(USER_ID, "x", reply_markup=markup)
 
@@ -124,17 +118,13 @@ async def test_reply_keyboard_is_tracked_per_chat(bot: Bot, tg: SandboxTelegramC
 
 async def test_reply_to_a_missing_message_fails(bot: Bot, tg: SandboxTelegramClient) -> None:
     sent = await tg.send_text(USER_ID, "question")
-    answer = await bot.send_message(
-        USER_ID, "answer", reply_parameters=ReplyParameters(message_id=sent["message_id"])
-    )
+    answer = await bot.send_message(USER_ID, "answer", reply_parameters=ReplyParameters(message_id=sent["message_id"]))
     assert answer.reply_to_message and answer.reply_to_message.text == "question"
     with pytest.raises(TelegramBadRequest, match="message to be replied not found"):
         await bot.send_message(USER_ID, "x", reply_parameters=ReplyParameters(message_id=999))
 
 
-async def test_edit_message_text_sets_edit_date_and_keeps_given_keyboard(
-    bot: Bot, tg: SandboxTelegramClient
-) -> None:
+async def test_edit_message_text_sets_edit_date_and_keeps_given_keyboard(bot: Bot, tg: SandboxTelegramClient) -> None:
     message = await bot.send_message(USER_ID, "v1", reply_markup=keyboard(("A", "a")))
     edited = await bot.edit_message_text(
         "v2", chat_id=USER_ID, message_id=message.message_id, reply_markup=keyboard(("B", "b"))
@@ -146,9 +136,7 @@ async def test_edit_message_text_sets_edit_date_and_keeps_given_keyboard(
     assert view["keyboard"]["rows"] == [[{"text": "B", "callback_data": "b"}]]
 
 
-async def test_edit_without_reply_markup_removes_the_inline_keyboard(
-    bot: Bot, tg: SandboxTelegramClient
-) -> None:
+async def test_edit_without_reply_markup_removes_the_inline_keyboard(bot: Bot, tg: SandboxTelegramClient) -> None:
     message = await bot.send_message(USER_ID, "v1", reply_markup=keyboard(("A", "a")))
     edited = await bot.edit_message_text("v2", chat_id=USER_ID, message_id=message.message_id)
     assert not isinstance(edited, bool) and edited.reply_markup is None
@@ -156,9 +144,7 @@ async def test_edit_without_reply_markup_removes_the_inline_keyboard(
 
 
 async def test_identical_edit_is_not_modified(bot: Bot) -> None:
-    message = await bot.send_message(
-        USER_ID, "<b>same</b>", parse_mode="HTML", reply_markup=keyboard(("A", "a"))
-    )
+    message = await bot.send_message(USER_ID, "<b>same</b>", parse_mode="HTML", reply_markup=keyboard(("A", "a")))
     with pytest.raises(TelegramBadRequest) as info:
         await bot.edit_message_text(
             "<b>same</b>",
@@ -169,9 +155,7 @@ async def test_identical_edit_is_not_modified(bot: Bot) -> None:
         )
     assert info.value.message == f"Bad Request: {MESSAGE_NOT_MODIFIED}"
     # Same text without the keyboard is a modification (the keyboard goes away).
-    await bot.edit_message_text(
-        "<b>same</b>", chat_id=USER_ID, message_id=message.message_id, parse_mode="HTML"
-    )
+    await bot.edit_message_text("<b>same</b>", chat_id=USER_ID, message_id=message.message_id, parse_mode="HTML")
 
 
 async def test_editing_a_missing_or_foreign_message_fails(bot: Bot, tg: SandboxTelegramClient) -> None:

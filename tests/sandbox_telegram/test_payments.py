@@ -45,9 +45,7 @@ def shop_router(accept: bool = True) -> tuple[Router, list[Message]]:
     return router, paid
 
 
-async def test_star_payment_flow_reaches_successful_payment(
-    bot: Bot, tg: SandboxTelegramClient, emu: Emulator
-) -> None:
+async def test_star_payment_flow_reaches_successful_payment(bot: Bot, tg: SandboxTelegramClient, emu: Emulator) -> None:
     invoice = await send_star_invoice(bot)
     assert invoice.invoice and invoice.invoice.currency == "XTR" and invoice.invoice.total_amount == 50
     router, paid = shop_router()
@@ -66,9 +64,7 @@ async def test_star_payment_flow_reaches_successful_payment(
     assert again.value.status == 409
 
 
-async def test_declined_pre_checkout_creates_no_payment(
-    bot: Bot, tg: SandboxTelegramClient, emu: Emulator
-) -> None:
+async def test_declined_pre_checkout_creates_no_payment(bot: Bot, tg: SandboxTelegramClient, emu: Emulator) -> None:
     invoice = await send_star_invoice(bot)
     router, paid = shop_router(accept=False)
     async with polling(bot, emu, router):
@@ -112,9 +108,7 @@ async def test_manual_answer_then_successful_payment_update(bot: Bot, tg: Sandbo
     assert message.successful_payment.invoice_payload == "order-7"
 
 
-async def test_refund_twice_is_charge_already_refunded(
-    bot: Bot, tg: SandboxTelegramClient, emu: Emulator
-) -> None:
+async def test_refund_twice_is_charge_already_refunded(bot: Bot, tg: SandboxTelegramClient, emu: Emulator) -> None:
     invoice = await send_star_invoice(bot)
     router, _ = shop_router()
     async with polling(bot, emu, router):
@@ -139,9 +133,7 @@ async def test_invoice_rules_for_stars(bot: Bot) -> None:
         await bot.send_invoice(USER_ID, currency="RUB", prices=STARS, **common)
     with pytest.raises(TelegramBadRequest, match="invoice title"):
         await bot.send_invoice(USER_ID, currency="XTR", prices=STARS, **{**common, "title": "x" * 33})
-    rub = await bot.send_invoice(
-        USER_ID, currency="RUB", prices=STARS, provider_token="381764678:TEST", **common
-    )
+    rub = await bot.send_invoice(USER_ID, currency="RUB", prices=STARS, provider_token="381764678:TEST", **common)
     assert rub.invoice and rub.invoice.currency == "RUB"
 
 

@@ -64,9 +64,7 @@ def send_file(emu: Emulator, chat: Chat, kind: str, upload: Upload, caption: str
         try:
             check_photo(upload.data, emu.config)
         except Exception as exc:
-            raise ActionError(
-                400, "a photo must be a PNG, JPEG, GIF or WebP image within Telegram's limits"
-            ) from exc
+            raise ActionError(400, "a photo must be a PNG, JPEG, GIF or WebP image within Telegram's limits") from exc
     stored = emu.files.add(upload.data, kind=kind, file_name=upload.filename, mime_type=upload.content_type)
     content: dict[str, Any] = {kind: stored.media(kind)}
     if kind == "animation":
@@ -84,9 +82,7 @@ def _buttons(markup: dict[str, Any] | None, key: str) -> list[dict[str, Any]]:
     return [button for row in rows for button in row]
 
 
-def _pick(
-    buttons: list[dict[str, Any]], text: str | None, callback_data: str | None
-) -> dict[str, Any] | None:
+def _pick(buttons: list[dict[str, Any]], text: str | None, callback_data: str | None) -> dict[str, Any] | None:
     for button in buttons:
         if callback_data is not None and button.get("callback_data") != callback_data:
             continue
@@ -119,9 +115,7 @@ async def press(
         button = _pick(inline, text, callback_data)
         if button is not None:
             return await _press_inline(emu, chat, stored, button, wait)
-    keyboard = (
-        chat.reply_keyboard if stored is None or stored.reply_keyboard is None else stored.reply_keyboard
-    )
+    keyboard = chat.reply_keyboard if stored is None or stored.reply_keyboard is None else stored.reply_keyboard
     if callback_data is None and keyboard is not None and keyboard is chat.reply_keyboard:
         button = _pick(_buttons(keyboard, "keyboard"), text, None)
         if button is not None:
@@ -183,9 +177,7 @@ async def pay_message(
     return result
 
 
-async def pay_link(
-    emu: Emulator, chat: Chat, link: str, answer_timeout: float | None = None
-) -> dict[str, Any]:
+async def pay_link(emu: Emulator, chat: Chat, link: str, answer_timeout: float | None = None) -> dict[str, Any]:
     """Pay an invoice link made by createInvoiceLink."""
     slug = link.rsplit("$", 1)[-1] if "$" in link else link
     invoice = emu.state.invoice_links.get(slug)

@@ -76,8 +76,7 @@ async def send_media_group(emu: Emulator, call: ApiCall) -> Any:
         raise bad_request("can't use the media of the specified type in the album")
     captions = [caption_content(emu, item) for item in media]
     resolved = [
-        await emu.resolver.resolve(item.get("media"), call.uploads, kind=item["type"], field="media")
-        for item in media
+        await emu.resolver.resolve(item.get("media"), call.uploads, kind=item["type"], field="media") for item in media
     ]
     emu.limiter.check(chat.id)
     group_id = str(secrets.randbits(60))
@@ -106,9 +105,7 @@ def _edited(emu: Emulator, call: ApiCall, content: dict[str, Any], drop: tuple[s
     return data
 
 
-def _check_modified(
-    old: dict[str, Any], content: dict[str, Any], call: ApiCall, keys: tuple[str, ...]
-) -> None:
+def _check_modified(old: dict[str, Any], content: dict[str, Any], call: ApiCall, keys: tuple[str, ...]) -> None:
     markup = parse_reply_markup(call.params.get("reply_markup"), inline_only=True)
     new = {**content, "reply_markup": markup[1] if markup else None}
     if _not_modified(old, new, keys):
@@ -153,9 +150,7 @@ async def edit_message_media(emu: Emulator, call: ApiCall) -> Any:
     old_unique = _media_unique_id(stored.data)
     if old_unique == file.file_unique_id:
         _check_modified(stored.data, content, call, ("caption", "caption_entities"))
-    return _edited(
-        emu, call, content, drop=(*MEDIA_KINDS, "caption", "caption_entities", "has_media_spoiler")
-    )
+    return _edited(emu, call, content, drop=(*MEDIA_KINDS, "caption", "caption_entities", "has_media_spoiler"))
 
 
 def _media_unique_id(data: dict[str, Any]) -> str | None:

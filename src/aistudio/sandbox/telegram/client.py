@@ -42,9 +42,7 @@ class SandboxTelegramClient:
     returns as soon as the condition holds, so tests never sleep.
     """
 
-    def __init__(
-        self, base_url: str, *, http: httpx.AsyncClient | None = None, request_timeout: float = 70.0
-    ):
+    def __init__(self, base_url: str, *, http: httpx.AsyncClient | None = None, request_timeout: float = 70.0):
         self.base_url = base_url.rstrip("/")
         self._own_http = http is None
         self._http = http or httpx.AsyncClient(timeout=request_timeout, verify=_ssl_context())
@@ -88,9 +86,7 @@ class SandboxTelegramClient:
                 body[key] = value
         return (await self._call("POST", "/sandbox/users", json=body))["user"]
 
-    async def send_text(
-        self, user_id: int, text: str, *, reply_to_message_id: int | None = None
-    ) -> dict[str, Any]:
+    async def send_text(self, user_id: int, text: str, *, reply_to_message_id: int | None = None) -> dict[str, Any]:
         """The user writes ``text``; returns ``{"message_id", "update_id", "message"}``."""
         body: dict[str, Any] = {"text": text}
         if reply_to_message_id is not None:

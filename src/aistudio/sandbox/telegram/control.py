@@ -112,9 +112,7 @@ async def _body(request: web.Request, model: type[BaseModel]) -> Any:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        details = [
-            {"field": ".".join(map(str, e["loc"])) or "(body)", "message": e["msg"]} for e in exc.errors()
-        ]
+        details = [{"field": ".".join(map(str, e["loc"])) or "(body)", "message": e["msg"]} for e in exc.errors()]
         raise _http(400, "invalid request", details=details) from None
 
 
@@ -194,6 +192,8 @@ async def user_message(request: web.Request) -> web.Response:
     try:
         if request.content_type.startswith("multipart/"):
             result = await _file_message(request, emu, chat)
+        elif request.content_type == "application/x-www-form-urlencoded":
+            raise _http(400, 'send JSON {"text": ...} or multipart/form-data with a file part')
         else:
             body: TextMessage = await _body(request, TextMessage)
             result = actions.send_text(emu, chat, body.text, body.reply_to_message_id)
@@ -315,15 +315,11 @@ async def calls(request: web.Request) -> web.Response:
     limit = _int_query(request, "limit")
     if limit is not None and limit <= 0:
         raise _http(400, "limit must be positive")
-    selected = [
-        c.to_json() for c in emu.state.calls if c.seq > since and (not methods or c.method.lower() in methods)
-    ]
+    selected = [c.to_json() for c in emu.state.calls if c.seq > since and (not methods or c.method.lower() in methods)]
     if limit is not None:
         selected = selected[-limit:]
     last = emu.state.calls[-1].seq if emu.state.calls else since
-    return web.json_response(
-        {"calls": selected, "last_seq": last}, dumps=lambda o: json.dumps(o, default=str)
-    )
+    return web.json_response({"calls": selected, "last_seq": last}, dumps=lambda o: json.dumps(o, default=str))
 
 
 @routes.post("/sandbox/reset")

@@ -60,9 +60,7 @@ class Emulator:
         self.hub.reset()
         self.limiter.reset()
 
-    async def execute(
-        self, method: str, params: dict[str, Any], uploads: dict[str, Upload] | None = None
-    ) -> Any:
+    async def execute(self, method: str, params: dict[str, Any], uploads: dict[str, Upload] | None = None) -> Any:
         """Run a Bot API method as if the bot had called it over HTTP."""
         from .methods import execute
 
@@ -79,9 +77,7 @@ class Emulator:
             if isinstance(body, dict):
                 params = body
         elif resp.content_type.startswith("multipart/"):
-            await read_multipart(
-                aiohttp.MultipartReader.from_response(resp), params, uploads, self.config.max_upload
-            )
+            await read_multipart(aiohttp.MultipartReader.from_response(resp), params, uploads, self.config.max_upload)
         method = params.pop("method", None)
         if not isinstance(method, str) or not method:
             return

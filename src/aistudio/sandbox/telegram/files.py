@@ -139,9 +139,7 @@ class FileStore:
         self.by_id.clear()
         self.by_path.clear()
 
-    def add(
-        self, data: bytes, *, kind: str, file_name: str | None = None, mime_type: str | None = None
-    ) -> StoredFile:
+    def add(self, data: bytes, *, kind: str, file_name: str | None = None, mime_type: str | None = None) -> StoredFile:
         """Store new content and give it fresh ids (a photo's size is read with Pillow)."""
         mime = sniff_mime(data, file_name, mime_type)
         width = height = 0
@@ -222,9 +220,7 @@ class InputFileResolver:
             raise bad_request("file must be non-empty")
         if kind == "photo":
             check_photo(upload.data, self.config)
-        return self.store.add(
-            upload.data, kind=kind, file_name=upload.filename, mime_type=upload.content_type
-        )
+        return self.store.add(upload.data, kind=kind, file_name=upload.filename, mime_type=upload.content_type)
 
     async def _from_url(self, url: str, kind: str) -> StoredFile:
         limit = self.config.max_photo_by_url if kind == "photo" else self.config.max_file_by_url

@@ -150,9 +150,7 @@ def _html_entity(
     kind = _HTML_TAGS[name]
     entity: dict[str, Any] = {"type": kind}
     if name == "span" and attrs.get("class") != "tg-spoiler":
-        raise _parse_error(
-            f'Tag "span" must have class "tg-spoiler" at byte offset {_byte_offset(source, begin)}'
-        )
+        raise _parse_error(f'Tag "span" must have class "tg-spoiler" at byte offset {_byte_offset(source, begin)}')
     if name == "a":
         href = attrs.get("href", "")
         if not href:
@@ -193,9 +191,7 @@ def parse_markdown(source: str, *, v2: bool) -> tuple[str, list[dict[str, Any]]]
             fence = "```" if source.startswith("```", i) else "`"
             end = source.find(fence, i + len(fence))
             if end == -1:
-                raise _parse_error(
-                    f"Can't find end of the entity starting at byte offset {_byte_offset(source, i)}"
-                )
+                raise _parse_error(f"Can't find end of the entity starting at byte offset {_byte_offset(source, i)}")
             body = source[i + len(fence) : end]
             entity: dict[str, Any] = {"type": "code" if fence == "`" else "pre"}
             if fence == "```" and "\n" in body:
@@ -217,14 +213,11 @@ def parse_markdown(source: str, *, v2: bool) -> tuple[str, list[dict[str, Any]]]
             if marker in open_markers:
                 if open_markers[-1] != marker:
                     raise _parse_error(
-                        f"Can't find end of the entity starting at byte offset "
-                        f"{_byte_offset(source, stack[-1][2])}"
+                        f"Can't find end of the entity starting at byte offset {_byte_offset(source, stack[-1][2])}"
                     )
                 _, start, _ = stack.pop()
                 if out.pos16 > start:
-                    entities.append(
-                        {"type": _MD_TOGGLES[marker], "offset": start, "length": out.pos16 - start}
-                    )
+                    entities.append({"type": _MD_TOGGLES[marker], "offset": start, "length": out.pos16 - start})
             else:
                 stack.append((marker, out.pos16, i))
             i += len(marker)
@@ -237,9 +230,7 @@ def parse_markdown(source: str, *, v2: bool) -> tuple[str, list[dict[str, Any]]]
             _, start, begin = stack.pop()
             if not source.startswith("(", i + 1):
                 if v2:
-                    raise _parse_error(
-                        f"Character '{ch}' is reserved and must be escaped with the preceding '\\'"
-                    )
+                    raise _parse_error(f"Character '{ch}' is reserved and must be escaped with the preceding '\\'")
                 out.add("]")
                 i += 1
                 continue
@@ -250,9 +241,7 @@ def parse_markdown(source: str, *, v2: bool) -> tuple[str, list[dict[str, Any]]]
                 )
             url = source[i + 2 : end].replace("\\)", ")").replace("\\\\", "\\")
             if out.pos16 > start:
-                entities.append(
-                    {"type": "text_link", "offset": start, "length": out.pos16 - start, "url": url}
-                )
+                entities.append({"type": "text_link", "offset": start, "length": out.pos16 - start, "url": url})
             i = end + 1
             continue
         if v2 and ch == ">" and (i == 0 or source[i - 1] == "\n"):
@@ -272,9 +261,7 @@ def parse_markdown(source: str, *, v2: bool) -> tuple[str, list[dict[str, Any]]]
         if out.pos16 > start:
             entities.append({"type": "blockquote", "offset": start, "length": out.pos16 - start})
     if stack:
-        raise _parse_error(
-            f"Can't find end of the entity starting at byte offset {_byte_offset(source, stack[-1][2])}"
-        )
+        raise _parse_error(f"Can't find end of the entity starting at byte offset {_byte_offset(source, stack[-1][2])}")
     return out.text(), _sorted(entities)
 
 

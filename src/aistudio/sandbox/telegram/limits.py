@@ -38,8 +38,9 @@ class TokenBucket:
 
     def wait_time(self, now: float) -> float:
         """Seconds until one token is available (0 if one is available now); refills first."""
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
+        elapsed = max(0.0, now - self.stamp)  # a bucket created after ``now`` was read must not go negative
+        self.tokens = min(self.burst, self.tokens + elapsed * self.rate)
+        self.stamp = max(self.stamp, now)
         return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
 
     def take(self) -> None:
@@ -145,9 +146,7 @@ def _inline_rows(rows: Any) -> list[list[dict[str, Any]]]:
         clean_row = []
         for button in row:
             if not isinstance(button, dict):
-                raise bad_request(
-                    "can't parse inline keyboard button: InlineKeyboardButton must be an Object"
-                )
+                raise bad_request("can't parse inline keyboard button: InlineKeyboardButton must be an Object")
             button = _clean(button)
             if not isinstance(button.get("text"), str) or not button["text"]:
                 raise bad_request('can\'t parse inline keyboard button: Field "text" must be of type String')

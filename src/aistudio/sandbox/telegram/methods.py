@@ -33,9 +33,7 @@ if TYPE_CHECKING:
 MODELS: dict[str, type[TelegramMethod[Any]]] = {
     obj.__api_method__.lower(): obj
     for obj in vars(aiogram_methods).values()
-    if inspect.isclass(obj)
-    and issubclass(obj, TelegramMethod)
-    and isinstance(obj.__dict__.get("__api_method__"), str)
+    if inspect.isclass(obj) and issubclass(obj, TelegramMethod) and isinstance(obj.__dict__.get("__api_method__"), str)
 }
 _JSON_START = frozenset('{["-0123456789tfn')
 
@@ -92,9 +90,7 @@ async def execute(emu: Emulator, method: str, params: dict[str, Any], uploads: d
     handler = HANDLERS.get(key)
     if model is None or handler is None:
         error = NOT_FOUND if model is None else bad_request(f"method {model.__api_method__} is not emulated")
-        emu.state.record_call(
-            method, params, error={"error_code": error.code, "description": error.description}
-        )
+        emu.state.record_call(method, params, error={"error_code": error.code, "description": error.description})
         raise error
     name = model.__api_method__
     for field in uploads.keys() & model.model_fields.keys():
@@ -120,8 +116,7 @@ def _loggable(params: dict[str, Any], uploads: dict[str, Upload]) -> dict[str, A
     if not uploads:
         return params
     files = {
-        k: {"filename": u.filename, "size": len(u.data), "content_type": u.content_type}
-        for k, u in uploads.items()
+        k: {"filename": u.filename, "size": len(u.data), "content_type": u.content_type} for k, u in uploads.items()
     }
     return {**params, "_uploads": files}
 

@@ -69,9 +69,7 @@ def writable_chat(emu: Emulator, chat_id: Any) -> Chat:
 def text_content(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
     """``text`` and ``entities`` of a message, parsed and checked against Telegram's length limit."""
     raw = params.get("text")
-    text, entities = format_text(
-        raw if isinstance(raw, str) else "", params.get("parse_mode"), params.get("entities")
-    )
+    text, entities = format_text(raw if isinstance(raw, str) else "", params.get("parse_mode"), params.get("entities"))
     check_text(text, emu.config.max_text_length)
     content: dict[str, Any] = {"text": text}
     if entities:
@@ -141,9 +139,7 @@ def deliver(
             chat.reply_keyboard = reply_keyboard = data
         elif kind == "remove":
             chat.reply_keyboard = None
-    return emu.state.add_message(
-        chat, outgoing=True, content=content, reply_keyboard=reply_keyboard, invoice=invoice
-    )
+    return emu.state.add_message(chat, outgoing=True, content=content, reply_keyboard=reply_keyboard, invoice=invoice)
 
 
 def editable_message(emu: Emulator, params: dict[str, Any]) -> tuple[Chat, StoredMessage]:

@@ -111,9 +111,7 @@ async def run_server(
         await runner.cleanup()
 
 
-def run(
-    host: str = "127.0.0.1", port: int = 8080, *, rate_limits: bool = False, token: str = DEFAULT_TOKEN
-) -> None:
+def run(host: str = "127.0.0.1", port: int = 8080, *, rate_limits: bool = False, token: str = DEFAULT_TOKEN) -> None:
     """Blocking entry point: run the emulator until Ctrl+C."""
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_server(host, port, rate_limits=rate_limits, token=token))

@@ -318,9 +318,7 @@ class SandboxState:
             chat.action = None  # Telegram clears the "typing…" status when the bot's message arrives
         version = self.notifier.bump(chat.id)
         chat.version = version
-        stored = StoredMessage(
-            message_id, outgoing, data, version, reply_keyboard=reply_keyboard, invoice=invoice
-        )
+        stored = StoredMessage(message_id, outgoing, data, version, reply_keyboard=reply_keyboard, invoice=invoice)
         chat.messages[message_id] = stored
         return stored
 
@@ -371,6 +369,4 @@ class SandboxState:
         self, method: str, params: dict[str, Any], *, result: Any = None, error: dict[str, Any] | None = None
     ) -> None:
         """Append one Bot API call to the ring-buffer log."""
-        self.calls.append(
-            CallRecord(next(self._seq), time.time(), method, params, error is None, result, error)
-        )
+        self.calls.append(CallRecord(next(self._seq), time.time(), method, params, error is None, result, error))

@@ -35,10 +35,7 @@ def _keyboard(stored: StoredMessage) -> dict[str, Any] | None:
     inline = (stored.data.get("reply_markup") or {}).get("inline_keyboard")
     if inline:
         rows = [
-            [
-                {k: b[k] for k in ("text", "callback_data", "url", "pay", "web_app", "copy_text") if k in b}
-                for b in row
-            ]
+            [{k: b[k] for k in ("text", "callback_data", "url", "pay", "web_app", "copy_text") if k in b} for b in row]
             for row in inline
         ]
         return {"type": "inline", "rows": rows}
@@ -113,9 +110,7 @@ def user_commands(emu: Emulator, chat: Chat) -> list[dict[str, Any]]:
 
 def transcript(emu: Emulator, chat: Chat, *, after_version: int | None = None) -> dict[str, Any]:
     """The whole chat (or messages changed after ``after_version``) plus chat-level status."""
-    messages = [
-        message_view(m) for m in chat.messages.values() if after_version is None or m.version > after_version
-    ]
+    messages = [message_view(m) for m in chat.messages.values() if after_version is None or m.version > after_version]
     return {
         "user": chat.user.to_api(),
         "chat_id": chat.id,

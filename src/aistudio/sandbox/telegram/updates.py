@@ -20,9 +20,7 @@ log = logging.getLogger(__name__)
 
 # Telegram leaves these out unless the bot asks for them explicitly in allowed_updates.
 DEFAULT_EXCLUDED = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
-_WEBHOOK_ACTIVE = (
-    "can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first"
-)
+_WEBHOOK_ACTIVE = "can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first"
 _SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 ReplyExecutor = Callable[[aiohttp.ClientResponse], Awaitable[None]]
@@ -156,9 +154,7 @@ class UpdateHub:
         if previous is not None and not previous.done():
             # Telegram answers the older of two concurrent long polls with 409.
             previous.set_exception(
-                conflict(
-                    "terminated by other getUpdates request; make sure that only one bot instance is running"
-                )
+                conflict("terminated by other getUpdates request; make sure that only one bot instance is running")
             )
             self._poller = None
         batch = self._take(limit)
@@ -263,9 +259,7 @@ class UpdateHub:
         try:
             assert self.http is not None
             timeout = aiohttp.ClientTimeout(total=60)
-            async with self.http.post(
-                hook.url, data=json.dumps(update), headers=headers, timeout=timeout
-            ) as resp:
+            async with self.http.post(hook.url, data=json.dumps(update), headers=headers, timeout=timeout) as resp:
                 if 200 <= resp.status < 300:
                     self.pending.pop(update_id, None)
                     self._retry_at.pop(update_id, None)
