@@ -7,8 +7,11 @@ import json
 from typing import Any
 
 import pytest
-from aiogram import Bot
+from aiogram import Bot, Dispatcher, Router
 from aiogram.exceptions import TelegramBadRequest, TelegramConflictError
+from aiogram.filters import CommandStart
+from aiogram.types import Message, Update
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from aistudio.sandbox.telegram.client import SandboxTelegramClient
@@ -172,7 +175,42 @@ async def test_webhook_update_is_valid_json_for_aiogram(bot: Bot, tg: SandboxTel
         await bot.set_webhook(f"{url}/hook")
         await tg.send_text(USER_ID, "/start")
         await receiver.wait_for(1)
-    from aiogram.types import Update
-
     update = Update.model_validate(json.loads(json.dumps(receiver.received[0][0])))
     assert update.message and update.message.text == "/start"
+
+
+def webhook_app(bot: Bot, secret: str) -> web.Application:
+    """aiogram's own webhook handler, answering /start by returning a method in the response body."""
+    router = Router()
+
+    @router.message(CommandStart())
+    async def start(message: Message) -> Any:
+        return message.answer("hi from the webhook response")
+
+    dispatcher = Dispatcher()
+    dispatcher.include_router(router)
+    app = web.Application()
+    SimpleRequestHandler(dispatcher, bot, secret_token=secret, handle_in_background=False).register(app, path="/hook")
+    return app
+
+
+async def test_aiogram_webhook_handler_round_trip(bot: Bot, tg: SandboxTelegramClient) -> None:
+    async with serve(webhook_app(bot, "topsecret")) as url:
+        await bot.set_webhook(f"{url}/hook", secret_token="topsecret")
+        sent = await tg.send_text(USER_ID, "/start")
+        reply = await tg.wait_for_reply(USER_ID, after_message_id=sent["message_id"])
+        assert reply["text"] == "hi from the webhook response"
+        assert (await bot.get_webhook_info()).pending_update_count == 0
+
+
+async def test_wrong_secret_is_rejected_by_aiogram_and_retried(
+    bot: Bot, tg: SandboxTelegramClient, emu: Emulator
+) -> None:
+    async with serve(webhook_app(bot, "expected")) as url:
+        await bot.set_webhook(f"{url}/hook", secret_token="different")
+        await tg.send_text(USER_ID, "/start")
+        await until(lambda: emu.hub.webhook is not None and emu.hub.webhook.last_error_message is not None)
+        info = await bot.get_webhook_info()
+        assert info.last_error_message == "Wrong response from the webhook: 401 Unauthorized"
+        assert info.pending_update_count == 1
+        assert await tg.bot_messages(USER_ID) == []
