@@ -124,9 +124,7 @@ def parse_callback(body: Mapping[str, Any]) -> tuple[str, TaskStatus]:
     """
     data = json_field(body.get("data"))
     data = data if isinstance(data, dict) else {}
-    task_id = str(
-        data.get("taskId") or data.get("task_id") or body.get("taskId") or body.get("task_id") or ""
-    )
+    task_id = str(data.get("taskId") or data.get("task_id") or body.get("taskId") or body.get("task_id") or "")
     if not task_id:
         raise KieInvalidInput(_code(body), "callback without a task id")
     code = _code(body)

@@ -143,6 +143,9 @@ class KieClient:
         self._backoff_max = backoff_max
         self._sleep = sleep
         self._rng = rng or random.Random()
+        # httpcore's pool slows down sharply (quadratic) when many requests queue inside it; queue them
+        # here instead so that a request only enters the pool when a connection is free.
+        self._gate = asyncio.Semaphore(max_connections)
         # No default Authorization header: result files live on other hosts and must not see our key.
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
@@ -191,9 +194,10 @@ class KieClient:
             attempt += 1
             request_kwargs = {**kwargs, **(body() if body else {})}
             try:
-                response = await self._http.request(
-                    method, url, headers={**self._auth(), **(headers or {})}, **request_kwargs
-                )
+                async with self._gate:
+                    response = await self._http.request(
+                        method, url, headers={**self._auth(), **(headers or {})}, **request_kwargs
+                    )
                 return _read_envelope(response, submit=submit)
             except httpx.TransportError as exc:
                 error = _transport_error(exc, submit=submit)
@@ -214,9 +218,7 @@ class KieClient:
 
     # -- Market jobs API --------------------------------------------------------------------------
 
-    async def create_market_task(
-        self, model_id: str, input: dict[str, Any], callback_url: str | None = None
-    ) -> str:
+    async def create_market_task(self, model_id: str, input: dict[str, Any], callback_url: str | None = None) -> str:
         """Start a Market task and return its `taskId`."""
         body: dict[str, Any] = {"model": model_id, "input": input}
         if callback_url:
@@ -292,9 +294,7 @@ class KieClient:
         )
         return _uploaded(result)
 
-    async def upload_url(
-        self, url: str, upload_path: str = "aistudio", filename: str | None = None
-    ) -> UploadedFile:
+    async def upload_url(self, url: str, upload_path: str = "aistudio", filename: str | None = None) -> UploadedFile:
         """Let Kie fetch a public URL (30 s limit on Kie's side) and keep it as an upload."""
         body: dict[str, Any] = {"fileUrl": url, "uploadPath": upload_path}
         if filename:
@@ -338,10 +338,8 @@ class KieClient:
             await self._sleep(self._backoff(attempt))
         raise AssertionError("unreachable")  # the loop always returns or raises
 
-    async def _download_once(
-        self, url: str, max_bytes: int, to_path: str | os.PathLike[str] | None
-    ) -> bytes | Path:
-        async with self._http.stream("GET", url) as response:
+    async def _download_once(self, url: str, max_bytes: int, to_path: str | os.PathLike[str] | None) -> bytes | Path:
+        async with self._gate, self._http.stream("GET", url) as response:
             status = response.status_code
             if status in (404, 410):
                 raise KieNotFound(status, f"result file is gone: {url}")

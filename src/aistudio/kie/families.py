@@ -78,9 +78,7 @@ class _FamilyBase:
     def __init__(self, client: KieClient) -> None:
         self._client = client
 
-    def request_body(
-        self, model: ModelSpec, inputs: dict[str, Any], callback_url: str | None
-    ) -> dict[str, Any]:
+    def request_body(self, model: ModelSpec, inputs: dict[str, Any], callback_url: str | None) -> dict[str, Any]:
         body = dict(inputs)
         if self.variant_key and self.variant_key not in body:
             body[self.variant_key] = self.variant_default or variant_name(model)
@@ -173,9 +171,7 @@ class SunoAdapter(_FamilyBase):
     query_path = "/api/v1/generate/record-info"
     variant_key = "model"
 
-    def request_body(
-        self, model: ModelSpec, inputs: dict[str, Any], callback_url: str | None
-    ) -> dict[str, Any]:
+    def request_body(self, model: ModelSpec, inputs: dict[str, Any], callback_url: str | None) -> dict[str, Any]:
         body = super().request_body(model, inputs, callback_url)
         # Suno rejects a request without these two flags.
         body.setdefault("customMode", False)

@@ -179,11 +179,18 @@ class InProcessLimiter:
 
 
 def make_limiter(
-    limit: int = DEFAULT_LIMIT, period: float = DEFAULT_PERIOD, *, redis_url: str | None = None
+    limit: int = DEFAULT_LIMIT,
+    period: float = DEFAULT_PERIOD,
+    *,
+    redis_url: str | None = None,
+    **redis_options: Any,
 ) -> TaskLimiter:
-    """The Redis-backed limiter when a Redis URL is configured (several replicas), else in-process."""
+    """The Redis-backed limiter when a Redis URL is configured (several replicas), else in-process.
+
+    `redis_options` go to `RedisLimiter` (e.g. `prefix` to separate deployments sharing one Redis).
+    """
     if redis_url:
         from aistudio.kie.limiter_redis import RedisLimiter
 
-        return RedisLimiter.from_url(redis_url, limit=limit, period=period)
+        return RedisLimiter.from_url(redis_url, limit=limit, period=period, **redis_options)
     return InProcessLimiter(limit, period)

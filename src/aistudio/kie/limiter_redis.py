@@ -158,9 +158,7 @@ class RedisLimiter:
         except asyncio.CancelledError:
             self._waiters.pop(ticket, None)
             with contextlib.suppress(RedisError):
-                await asyncio.shield(
-                    self._cancel_script(keys=self._keys[1:], args=[user, ticket, self._queue_prefix])
-                )
+                await asyncio.shield(self._cancel_script(keys=self._keys[1:], args=[user, ticket, self._queue_prefix]))
             raise
 
     @asynccontextmanager

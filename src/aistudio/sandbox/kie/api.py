@@ -63,9 +63,7 @@ async def _create(
     return ok({"taskId": task.id})
 
 
-async def _query(
-    request: web.Request, family: Family, render: Callable[[Task, str], dict[str, Any]]
-) -> web.Response:
+async def _query(request: web.Request, family: Family, render: Callable[[Task, str], dict[str, Any]]) -> web.Response:
     emu = emulator(request)
     task = emu.tasks.get(request.query.get("taskId", ""))
     model = task.model if task else None
@@ -89,18 +87,14 @@ async def create_market_task(request: web.Request) -> web.Response:
 
 async def market_record_info(request: web.Request) -> web.Response:
     emu = emulator(request)
-    return await _query(
-        request, Family.MARKET, lambda task, state: market_record(task, state, float(emu.balance))
-    )
+    return await _query(request, Family.MARKET, lambda task, state: market_record(task, state, float(emu.balance)))
 
 
 def _family_handlers(api: FamilyApi) -> tuple[Any, Any]:
     async def generate(request: web.Request) -> web.Response:
         emu = emulator(request)
         default_cost = emu.config.family_default_credits.get(api.family.value, Decimal(10))
-        return await _create(
-            request, api.family, lambda body: family_intake(emu.catalog, api, body, default_cost)
-        )
+        return await _create(request, api.family, lambda body: family_intake(emu.catalog, api, body, default_cost))
 
     async def record(request: web.Request) -> web.Response:
         return await _query(request, api.family, api.record)

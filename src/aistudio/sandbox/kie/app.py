@@ -55,9 +55,7 @@ def create_app(config: EmulatorConfig | None = None, **overrides: Any) -> web.Ap
         config = EmulatorConfig(**overrides)
     elif overrides:
         raise TypeError("pass either a config or keyword overrides, not both")
-    app = web.Application(
-        middlewares=[count_requests, check_api_key], client_max_size=config.max_upload_bytes + 65536
-    )
+    app = web.Application(middlewares=[count_requests, check_api_key], client_max_size=config.max_upload_bytes + 65536)
     app[EMULATOR] = Emulator(config)
 
     async def close_emulator(app: web.Application) -> None:

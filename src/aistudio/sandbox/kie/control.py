@@ -31,9 +31,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except ValueError:
-        raise web.HTTPBadRequest(
-            text='{"error": "body is not JSON"}', content_type="application/json"
-        ) from None
+        raise web.HTTPBadRequest(text='{"error": "body is not JSON"}', content_type="application/json") from None
     if not isinstance(body, dict):
         raise web.HTTPBadRequest(text='{"error": "body must be an object"}', content_type="application/json")
     return body

@@ -112,9 +112,7 @@ class Emulator:
         if success:
             self.balance -= task.cost
             count = 1 if task.family is Family.MARKET else FAMILY_APIS[task.family].results
-            task.result_urls = [
-                f"{task.base_url}/files/results/{task.id}/{index}.{task.ext}" for index in range(count)
-            ]
+            task.result_urls = [f"{task.base_url}/files/results/{task.id}/{index}.{task.ext}" for index in range(count)]
             task.final = "success"
         else:
             task.final = "fail"

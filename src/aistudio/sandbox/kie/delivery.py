@@ -101,9 +101,7 @@ class CallbackSender:
             self._events["callback_attempts_failed"] += 1
             if attempt < self._config.callback_attempts:
                 await asyncio.sleep(self._config.callback_retry_delay * self._config.time_scale * attempt)
-        log.info(
-            "kie sandbox: callback for %s given up after %d attempts", task.id, self._config.callback_attempts
-        )
+        log.info("kie sandbox: callback for %s given up after %d attempts", task.id, self._config.callback_attempts)
 
 
 def _now_ms() -> int:

@@ -33,9 +33,7 @@ def _clean_name(name: str | None, mime: str | None) -> str:
     return base
 
 
-def _store(
-    request: web.Request, upload_path: str, name: str | None, data: bytes, mime: str | None
-) -> dict[str, Any]:
+def _store(request: web.Request, upload_path: str, name: str | None, data: bytes, mime: str | None) -> dict[str, Any]:
     emu = emulator(request)
     if len(data) > emu.config.max_upload_bytes:
         raise KieAnswer(413, f"File too large: limit {emu.config.max_upload_bytes} bytes")
@@ -57,9 +55,7 @@ def _store(
 
 
 def _uploaded(data: dict[str, Any]) -> web.Response:
-    return web.json_response(
-        {"success": True, "code": 200, "msg": "File uploaded successfully", "data": data}
-    )
+    return web.json_response({"success": True, "code": 200, "msg": "File uploaded successfully", "data": data})
 
 
 async def stream_upload(request: web.Request) -> web.Response:

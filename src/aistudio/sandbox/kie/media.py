@@ -83,8 +83,7 @@ def render_image(prompt: str, inputs: dict[str, Any], fmt: str, index: int = 0) 
 def tone_wav(seconds: float = 1.0, frequency: float = 440.0, rate: int = 8000) -> bytes:
     """A mono 16-bit sine tone, used when the MP3 asset is not installed."""
     frames = b"".join(
-        struct.pack("<h", int(12000 * math.sin(2 * math.pi * frequency * n / rate)))
-        for n in range(int(seconds * rate))
+        struct.pack("<h", int(12000 * math.sin(2 * math.pi * frequency * n / rate))) for n in range(int(seconds * rate))
     )
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as out:
