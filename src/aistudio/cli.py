@@ -101,9 +101,7 @@ def catalog_export(
 @app.command()
 def demo(port: int = typer.Option(8080, help="Port of the sandbox web chat.")) -> None:
     """Run the whole bot in the local sandbox: emulated Telegram and Kie, no tokens, no spend."""
-    typer.echo(
-        "sandbox not built yet: the emulators and the bot wiring land with the Sandbox issue", err=True
-    )
+    typer.echo("sandbox not built yet: the emulators and the bot wiring land with the Sandbox issue", err=True)
     raise typer.Exit(1)
 
 

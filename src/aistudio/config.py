@@ -26,9 +26,7 @@ class SettingsError(Exception):
 class Settings(BaseSettings):
     """All configuration of AI Studio. Names match `.env.example` and README."""
 
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
-    )
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False)
 
     # storage
     database_url: str = DEFAULT_DATABASE_URL

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aistudio.billing.ledger import Ledger
 from aistudio.catalog.models import Category, Localized, ModelSpec, PricingRule
+from aistudio.db.rawsql import RawDb
 from aistudio.pricing.free_tier import FreeLimits, FreeRefusal, FreeTier, derive_free_models
 from tests.support import make_user
 
@@ -44,7 +45,7 @@ async def test_hourly_limit_then_daily_limit(engine: AsyncEngine) -> None:
     user = await make_user(engine, Ledger(engine), 1)
     free = tier()
     decisions = []
-    async with engine.begin() as conn:
+    async with RawDb(engine).transaction() as conn:
         for i, minutes in enumerate([0, 10, 20, 70, 130, 190, 250, 300]):
             decisions.append(
                 await free.reserve(
@@ -69,14 +70,12 @@ async def test_hourly_limit_then_daily_limit(engine: AsyncEngine) -> None:
 async def test_failed_generation_gives_the_use_back(engine: AsyncEngine) -> None:
     user = await make_user(engine, Ledger(engine), 1)
     free = tier()
-    async with engine.begin() as conn:
+    async with RawDb(engine).transaction() as conn:
         await free.reserve(conn, user, "z-image", Decimal("0.8"), "g1", now=NOON)
         await free.reserve(conn, user, "z-image", Decimal("0.8"), "g2", now=NOON)
         await free.settle(conn, "g2", succeeded=False)
 
-        third = await free.reserve(
-            conn, user, "z-image", Decimal("0.8"), "g3", now=NOON + timedelta(minutes=1)
-        )
+        third = await free.reserve(conn, user, "z-image", Decimal("0.8"), "g3", now=NOON + timedelta(minutes=1))
 
     assert third.allowed and third.used_this_hour == 2
 
@@ -85,7 +84,7 @@ async def test_global_daily_cap_stops_free_generations_for_everyone(engine: Asyn
     ledger = Ledger(engine)
     users = [await make_user(engine, ledger, uid) for uid in (1, 2, 3)]
     free = tier(cap="10")
-    async with engine.begin() as conn:
+    async with RawDb(engine).transaction() as conn:
         results = [await free.reserve(conn, u, "nano", Decimal("4"), f"g{u}", now=NOON) for u in users]
 
         spent = await free.spent_today(conn, now=NOON)

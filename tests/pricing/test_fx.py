@@ -65,9 +65,7 @@ async def test_rate_is_fetched_once_a_day(engine: AsyncEngine, cbr: tuple[FakeCb
     assert second == first and fake.hits == 1
 
 
-async def test_out_of_bounds_rate_falls_back_to_last_good(
-    engine: AsyncEngine, cbr: tuple[FakeCbr, str]
-) -> None:
+async def test_out_of_bounds_rate_falls_back_to_last_good(engine: AsyncEngine, cbr: tuple[FakeCbr, str]) -> None:
     fake, url = cbr
     day = [date(2026, 11, 20)]
     fx = FxService(engine, source_url=url, fallback=Decimal("95"), today=lambda: day[0])
@@ -96,9 +94,7 @@ async def test_unreachable_feed_without_history_uses_the_constant(engine: AsyncE
     assert (rate.rub_per_usd, rate.source) == (Decimal("97.5"), "fallback")
 
 
-async def test_server_error_is_not_retried_on_every_price(
-    engine: AsyncEngine, cbr: tuple[FakeCbr, str]
-) -> None:
+async def test_server_error_is_not_retried_on_every_price(engine: AsyncEngine, cbr: tuple[FakeCbr, str]) -> None:
     fake, url = cbr
     fake.status = 503
     fx = FxService(engine, source_url=url, fallback=Decimal("95"))

@@ -22,9 +22,7 @@ D = Decimal
     ],
 )
 def test_price_is_ceiled_to_the_kopeck(credits: Decimal, fx: Decimal, markup: Decimal, kopecks: int) -> None:
-    assert (
-        kopecks_for_credits(credits, usd_per_credit=D("0.005"), fx_rub_per_usd=fx, markup=markup) == kopecks
-    )
+    assert kopecks_for_credits(credits, usd_per_credit=D("0.005"), fx_rub_per_usd=fx, markup=markup) == kopecks
 
 
 def test_rule_table_with_wildcard_and_per_second() -> None:

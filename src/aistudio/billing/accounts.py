@@ -46,9 +46,7 @@ class AccountDirectory:
                     )
                 )
             rows = await conn.execute(
-                sa.select(ledger_accounts.c.code, ledger_accounts.c.id).where(
-                    ledger_accounts.c.kind == "operator"
-                )
+                sa.select(ledger_accounts.c.code, ledger_accounts.c.id).where(ledger_accounts.c.kind == "operator")
             )
             self._operator_ids = {code: id_ for code, id_ in rows}
 
@@ -77,6 +75,12 @@ class AccountDirectory:
         ).scalar_one()
         self._wallet_ids[user_id] = account_id
         return account_id
+
+    def cached_operator(self, account: Operator | str) -> int | None:
+        return self._operator_ids.get(str(account))
+
+    def remember_operator(self, account: Operator | str, account_id: int) -> None:
+        self._operator_ids[str(account)] = account_id
 
     def cached_wallet(self, user_id: int) -> int | None:
         return self._wallet_ids.get(user_id)

@@ -37,6 +37,8 @@ from aistudio.billing.ledger_sql import (
     INSERT_AUDIT,
     INSERT_REJECTION,
     INSERT_TRANSFER,
+    OPEN_OPERATOR,
+    OPERATOR_OF,
     RESERVE,
     SETTLE_PENDING,
     SPEND,
@@ -99,12 +101,16 @@ class Ledger:
         reason: str | None = None,
         meta: dict[str, Any] | None = None,
         ttl: timedelta | None = None,
+        tx: RawTx | None = None,
     ) -> TransferResult:
-        """Reserve `amount` of the user's wallet (pending debit); raise `InsufficientFunds` if short."""
+        """Reserve `amount` of the user's wallet (pending debit); raise `InsufficientFunds` if short.
+
+        With `tx`, the hold joins the caller's transaction (a refusal then rolls back with it).
+        """
         _check_amount(amount, allow_zero=False)
-        revenue = await self.accounts.operator_id(Operator.REVENUE)
 
         async def body(tx: RawTx) -> TransferResult:
+            revenue = await self._operator(tx, Operator.REVENUE)
             wallet = await self._wallet(tx, user_id)
             intent = _Intent(key, "hold", amount, wallet, revenue)
             if (found := await self._existing(tx, intent)) is not None:
@@ -118,15 +124,19 @@ class Ledger:
                 await self._reject(tx, intent, await self._insufficient(tx, wallet, amount))
             return result
 
-        return await self._run(key, body)
+        return await self._run(key, body, tx)
 
-    async def capture(self, key: str, hold_key: str, amount: int | None = None) -> TransferResult:
+    async def capture(
+        self, key: str, hold_key: str, amount: int | None = None, *, tx: RawTx | None = None
+    ) -> TransferResult:
         """Post a hold: charge `amount` (default: all of it, never more) and return the rest to the wallet."""
-        return await self._resolve(key, hold_key, amount, capture=True)
+        return await self._resolve(key, hold_key, amount, capture=True, tx=tx)
 
-    async def release(self, key: str, hold_key: str, *, reason: str | None = None) -> TransferResult:
+    async def release(
+        self, key: str, hold_key: str, *, reason: str | None = None, tx: RawTx | None = None
+    ) -> TransferResult:
         """Void a hold: the reserved money becomes available again; nothing is charged."""
-        return await self._resolve(key, hold_key, None, capture=False, reason=reason)
+        return await self._resolve(key, hold_key, None, capture=False, reason=reason, tx=tx)
 
     async def credit(
         self,
@@ -140,9 +150,9 @@ class Ledger:
     ) -> TransferResult:
         """Add money to a wallet from an operator account (top-up, bonus, promo, referral)."""
         _check_amount(amount, allow_zero=False)
-        source_id = await self.accounts.operator_id(source)
 
         async def body(tx: RawTx) -> TransferResult:
+            source_id = await self._operator(tx, source)
             wallet = await self._wallet(tx, user_id)
             intent = _Intent(key, "credit", amount, source_id, wallet)
             if (found := await self._existing(tx, intent)) is not None:
@@ -164,9 +174,9 @@ class Ledger:
     ) -> TransferResult:
         """Take money out of a wallet into an operator account (a refunded top-up); never below zero."""
         _check_amount(amount, allow_zero=False)
-        sink_id = await self.accounts.operator_id(sink)
 
         async def body(tx: RawTx) -> TransferResult:
+            sink_id = await self._operator(tx, sink)
             wallet = await self._wallet(tx, user_id)
             intent = _Intent(key, "debit", amount, wallet, sink_id)
             if (found := await self._existing(tx, intent)) is not None:
@@ -176,18 +186,16 @@ class Ledger:
 
         return await self._run(key, body)
 
-    async def adjust(
-        self, key: str, user_id: int, delta: int, *, admin_id: int, reason: str
-    ) -> TransferResult:
+    async def adjust(self, key: str, user_id: int, delta: int, *, admin_id: int, reason: str) -> TransferResult:
         """An admin's correction (+ or −) with a required reason, audited in the same transaction."""
         if not reason or not reason.strip():
             raise ValueError("an adjustment needs a reason")
         if delta == 0:
             raise ValueError("an adjustment must change the balance")
-        adjustments = await self.accounts.operator_id(Operator.ADJUSTMENTS)
         amount = abs(delta)
 
         async def body(tx: RawTx) -> TransferResult:
+            adjustments = await self._operator(tx, Operator.ADJUSTMENTS)
             wallet = await self._wallet(tx, user_id)
             debit, credit = (adjustments, wallet) if delta > 0 else (wallet, adjustments)
             intent = _Intent(key, "adjust", amount, debit, credit)
@@ -229,7 +237,14 @@ class Ledger:
     # ---- internals ---------------------------------------------------------------------------------
 
     async def _resolve(
-        self, key: str, hold_key: str, amount: int | None, *, capture: bool, reason: str | None = None
+        self,
+        key: str,
+        hold_key: str,
+        amount: int | None,
+        *,
+        capture: bool,
+        reason: str | None = None,
+        tx: RawTx | None = None,
     ) -> TransferResult:
         if amount is not None:
             _check_amount(amount, allow_zero=True)
@@ -237,9 +252,7 @@ class Ledger:
 
         async def body(tx: RawTx) -> TransferResult:
             # The key's earlier outcome wins; the amount is checked against it once the hold is known.
-            if (
-                found := await self._existing(tx, _Intent(key, kind, amount or 0), check_amount=False)
-            ) is not None:
+            if (found := await self._existing(tx, _Intent(key, kind, amount or 0), check_amount=False)) is not None:
                 if capture and amount is not None and found.amount != amount:
                     raise IdempotencyConflict(f"key {key!r} captured {found.amount}, not {amount}")
                 return found
@@ -259,7 +272,21 @@ class Ledger:
             await tx.execute(SETTLE_PENDING, wallet=debit_id, held=held, charged=charged if capture else 0)
             return result
 
-        return await self._run(key, body)
+        return await self._run(key, body, tx)
+
+    async def _operator(self, tx: RawTx, account: Operator) -> int:
+        """An operator account's id, created on first use, looked up inside the current transaction.
+
+        (A lookup in a separate transaction would wait on SQLite's write lock held by this one.)
+        """
+        cached = self.accounts.cached_operator(account)
+        if cached is not None:
+            return cached
+        await tx.execute(OPEN_OPERATOR, code=account.value, now=self._clock())
+        row = await tx.fetchrow(OPERATOR_OF, code=account.value)
+        assert row is not None
+        self.accounts.remember_operator(account, row[0])
+        return row[0]
 
     async def _wallet(self, tx: RawTx, user_id: int) -> int:
         """The user's wallet account id (cached: ids never change)."""
@@ -280,8 +307,19 @@ class Ledger:
             return HoldAlreadyResolved(f"hold {hold_key!r} is {row[1]}")
         return CaptureExceedsHold(f"capture exceeds hold {hold_key!r} of {row[2]}")
 
-    async def _run(self, key: str, body: Callable[[RawTx], Awaitable[TransferResult]]) -> TransferResult:
-        """Run `body` in one transaction; a concurrent insert of the same key is answered from the winner."""
+    async def _run(
+        self, key: str, body: Callable[[RawTx], Awaitable[TransferResult]], tx: RawTx | None = None
+    ) -> TransferResult:
+        """Run `body` in one transaction; a concurrent insert of the same key is answered from the winner.
+
+        Given the caller's `tx`, run inside it: a refusal is raised at once and the caller's transaction
+        decides (rolling back) what is kept.
+        """
+        if tx is not None:
+            try:
+                return await body(tx)
+            except _Rejected as exc:
+                raise exc.error from None
         for _ in range(3):
             rejected: _Rejected | None = None
             try:
@@ -299,9 +337,7 @@ class Ledger:
                 raise rejected.error
         raise LedgerError(f"could not settle key {key!r} after concurrent retries")
 
-    async def _existing(
-        self, tx: RawTx, intent: _Intent, *, check_amount: bool = True
-    ) -> TransferResult | None:
+    async def _existing(self, tx: RawTx, intent: _Intent, *, check_amount: bool = True) -> TransferResult | None:
         row = await tx.fetchrow(FIND_KEY, key=intent.key)
         if row is None:
             return None

@@ -14,6 +14,11 @@ FIND_KEY = Sql(
     "SELECT 'r', 0, kind, amount, '', 0, 0, shortfall, error "
     "FROM ledger_rejections WHERE idempotency_key = :key"
 )
+OPERATOR_OF = Sql("SELECT id FROM ledger_accounts WHERE code = :code")
+OPEN_OPERATOR = Sql(
+    "INSERT INTO ledger_accounts (code, kind, credits_posted, debits_posted, debits_pending, created_at) "
+    "VALUES (:code, 'operator', 0, 0, 0, :now) ON CONFLICT (code) DO NOTHING"
+)
 WALLET_OF = Sql("SELECT id FROM ledger_accounts WHERE user_id = :user_id")
 RESERVE = Sql(
     f"UPDATE ledger_accounts SET debits_pending = debits_pending + :amount "

@@ -46,9 +46,7 @@ async def wallet_balance(engine: AsyncEngine, user_id: int) -> Balance:
     async with engine.connect() as conn:
         row = (
             await conn.execute(
-                sa.select(A.c.credits_posted, A.c.debits_posted, A.c.debits_pending).where(
-                    A.c.user_id == user_id
-                )
+                sa.select(A.c.credits_posted, A.c.debits_posted, A.c.debits_pending).where(A.c.user_id == user_id)
             )
         ).first()
     if row is None:

@@ -108,9 +108,7 @@ def _parse_file(path: Path) -> list[ModelSpec]:
 def _check_priceable(path: Path, spec: ModelSpec) -> None:
     for name in spec.pricing.per:
         if spec.field(name).default is None:
-            raise CatalogError(
-                f"{path.name}: model {spec.id}: field {name}: a `per` pricing field needs a default"
-            )
+            raise CatalogError(f"{path.name}: model {spec.id}: field {name}: a `per` pricing field needs a default")
     if not spec.enabled:
         return
     try:

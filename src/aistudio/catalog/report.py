@@ -55,9 +55,7 @@ def _field(f: Any) -> dict[str, Any]:
     return data
 
 
-def export_models(
-    catalog: Catalog, *, usd_per_credit: Decimal, fx: Decimal, markup: Decimal
-) -> list[dict[str, Any]]:
+def export_models(catalog: Catalog, *, usd_per_credit: Decimal, fx: Decimal, markup: Decimal) -> list[dict[str, Any]]:
     """Every model with its fields and its default price: the stable way for tools to read the catalog."""
     out = []
     for m in catalog:
@@ -75,9 +73,7 @@ def export_models(
         if m.enabled:
             credits = m.pricing.credits(m.defaults())
             entry["default_credits"] = str(credits)
-            entry["default_price_rub"] = format_rub(
-                _kopecks(m, usd_per_credit=usd_per_credit, fx=fx, markup=markup)
-            )
+            entry["default_price_rub"] = format_rub(_kopecks(m, usd_per_credit=usd_per_credit, fx=fx, markup=markup))
         else:
             entry["disabled_reason"] = m.disabled_reason
         out.append(entry)

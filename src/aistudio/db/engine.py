@@ -30,9 +30,7 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False, **kwargs
     """Build the async engine for `url` (sqlite+aiosqlite or postgresql+asyncpg)."""
     if is_sqlite(url):
         _prepare_sqlite_dir(url)
-        engine = create_async_engine(
-            url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, **kwargs
-        )
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, **kwargs)
         _install_sqlite_hooks(engine)
         return engine
     return create_async_engine(

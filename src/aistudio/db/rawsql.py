@@ -16,11 +16,14 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 _PARAM = re.compile(r"(?<![:\w]):([a-zA-Z_]\w*)")
+# Row locks are PostgreSQL's; SQLite's BEGIN IMMEDIATE already gives the transaction the whole database.
+_ROW_LOCK = re.compile(r"\s+FOR UPDATE(\s+SKIP LOCKED)?", re.IGNORECASE)
 
 
 class DuplicateKey(Exception):
@@ -47,7 +50,20 @@ class Sql:
             index = names.index(name) + 1
             return f"${index}" if dialect == "postgresql" else f"?{index}"
 
-        return _PARAM.sub(number, self.text), names
+        text = self.text if dialect == "postgresql" else _ROW_LOCK.sub("", self.text)
+        return _PARAM.sub(number, text), names
+
+
+def read_datetime(value: Any) -> datetime | None:
+    """A timestamp column read through the raw driver: asyncpg gives datetimes, SQLite gives text."""
+    if value is None or isinstance(value, datetime):
+        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
+
+
+def read_json(value: Any) -> Any:
+    """A JSON column read through the raw driver (text on both drivers)."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def _sqlite_value(value: Any) -> Any:
@@ -57,6 +73,8 @@ def _sqlite_value(value: Any) -> Any:
         return naive.strftime("%Y-%m-%d %H:%M:%S.%f")
     if isinstance(value, dict | list):
         return json.dumps(value)
+    if isinstance(value, Decimal):
+        return str(value)  # NUMERIC affinity stores it as a number; sqlite3 cannot bind Decimal
     return value
 
 
@@ -69,9 +87,7 @@ def _pg_value(value: Any) -> Any:
 class RawTx:
     """One transaction on a driver connection. Rows come back as tuples."""
 
-    def __init__(
-        self, driver: Any, dialect: str, cache: dict[str, tuple[str, list[str]]], fault: Any
-    ) -> None:
+    def __init__(self, driver: Any, dialect: str, cache: dict[str, tuple[str, list[str]]], fault: Any) -> None:
         self._driver = driver
         self._pg = dialect == "postgresql"
         self._dialect = dialect
@@ -118,13 +134,19 @@ class RawTx:
 
 def _is_unique_violation(exc: BaseException) -> bool:
     name = type(exc).__name__
-    return name == "UniqueViolationError" or (
-        name == "IntegrityError" and "UNIQUE constraint failed" in str(exc)
-    )
+    return name == "UniqueViolationError" or (name == "IntegrityError" and "UNIQUE constraint failed" in str(exc))
 
 
 def _is_constraint_error(exc: BaseException) -> bool:
     return type(exc).__name__ in ("IntegrityError", "CheckViolationError", "ForeignKeyViolationError")
+
+
+def _writer_lock(engine: AsyncEngine) -> asyncio.Lock:
+    lock = getattr(engine.sync_engine, "_aistudio_sqlite_writer", None)
+    if lock is None:
+        lock = asyncio.Lock()
+        engine.sync_engine._aistudio_sqlite_writer = lock  # type: ignore[attr-defined]
+    return lock
 
 
 class RawDb:
@@ -136,7 +158,8 @@ class RawDb:
         self._cache: dict[str, tuple[str, list[str]]] = {}
         # SQLite has one writer at a time; queueing this process's writers here is fair and immediate,
         # where letting each connection retry in SQLite's busy handler sleeps for up to 100 ms a round.
-        self._sqlite_writer = asyncio.Lock() if self.dialect == "sqlite" else None
+        # One queue per engine, shared by every executor on it.
+        self._sqlite_writer = _writer_lock(engine) if self.dialect == "sqlite" else None
         # A test seam: called with each statement's text before it runs, to inject a failure.
         self.fault = fault
 

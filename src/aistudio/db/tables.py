@@ -68,9 +68,7 @@ ledger_accounts = Table(
     Column("debits_posted", BigInteger, nullable=False, server_default="0"),
     Column("debits_pending", BigInteger, nullable=False, server_default="0"),
     Column("created_at", Ts, nullable=False),
-    CheckConstraint(
-        "kind <> 'wallet' OR debits_posted + debits_pending <= credits_posted", name="wallet_not_negative"
-    ),
+    CheckConstraint("kind <> 'wallet' OR debits_posted + debits_pending <= credits_posted", name="wallet_not_negative"),
     CheckConstraint("debits_pending >= 0", name="pending_not_negative"),
 )
 
@@ -216,9 +214,7 @@ free_usage = Table(
     Column("status", String(16), nullable=False),  # reserved | used | returned
     Column("created_at", Ts, nullable=False),
 )
-Index(
-    "ix_free_usage_user_model_created", free_usage.c.user_id, free_usage.c.model_id, free_usage.c.created_at
-)
+Index("ix_free_usage_user_model_created", free_usage.c.user_id, free_usage.c.model_id, free_usage.c.created_at)
 Index("ix_free_usage_created", free_usage.c.created_at)
 
 admin_audit = Table(

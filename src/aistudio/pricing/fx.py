@@ -122,9 +122,7 @@ class FxService:
 
     async def _last_good_or_fallback(self) -> FxRate:
         async with self._engine.connect() as conn:
-            row = (
-                await conn.execute(sa.select(fx_rates).order_by(fx_rates.c.rate_date.desc()).limit(1))
-            ).first()
+            row = (await conn.execute(sa.select(fx_rates).order_by(fx_rates.c.rate_date.desc()).limit(1))).first()
         if row is not None and MIN_RATE <= Decimal(row.rub_per_usd) <= MAX_RATE:
             return FxRate(Decimal(row.rub_per_usd), "last_good", datetime.fromisoformat(row.rate_date).date())
         return FxRate(self._fallback, "fallback", None)

@@ -25,9 +25,7 @@ class Quote:
         return Decimal(self.kopecks) / 100
 
 
-def kopecks_for_credits(
-    credits: Decimal, *, usd_per_credit: Decimal, fx_rub_per_usd: Decimal, markup: Decimal
-) -> int:
+def kopecks_for_credits(credits: Decimal, *, usd_per_credit: Decimal, fx_rub_per_usd: Decimal, markup: Decimal) -> int:
     """ceil(credits × usd_per_credit × fx × markup) in kopecks; exact decimal arithmetic, never floats."""
     roubles = Decimal(credits) * Decimal(usd_per_credit) * Decimal(fx_rub_per_usd) * Decimal(markup)
     return int((roubles * 100).to_integral_value(rounding=ROUND_CEILING))

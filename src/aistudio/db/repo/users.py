@@ -75,6 +75,4 @@ async def get_user(conn: AsyncConnection, user_id: int) -> UserRow | None:
 
 
 async def set_language(conn: AsyncConnection, user_id: int, language: str) -> None:
-    await conn.execute(
-        sa.update(users).where(users.c.id == user_id).values(language=language, language_explicit=True)
-    )
+    await conn.execute(sa.update(users).where(users.c.id == user_id).values(language=language, language_explicit=True))

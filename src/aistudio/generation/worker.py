@@ -1,0 +1,103 @@
+"""The resumer and scheduler: finds generations whose next step is due and drives them.
+
+At start-up every unfinished generation is due (its `next_check_at` is in the past), so a restart resumes
+all of them; afterwards the same loop runs polls, retries and failure notices. Rows are claimed with
+`FOR UPDATE SKIP LOCKED` plus a lease, so several replicas share the work without driving one row twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aistudio.generation.callbacks import confirm_guarded
+from aistudio.generation.context import Pipeline
+from aistudio.generation.driver import Driver, run_guarded
+
+log = logging.getLogger(__name__)
+
+
+class GenerationWorker:
+    """Claims due generations in batches and drives each in its own task (bounded)."""
+
+    def __init__(self, pipeline: Pipeline, *, batch: int = 200, concurrency: int = 500, idle_s: float = 0.5) -> None:
+        self.p = pipeline
+        self.driver = Driver(pipeline)
+        self._batch = batch
+        self._slots = asyncio.Semaphore(concurrency)
+        self._idle_s = idle_s
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Look for due work now instead of after the idle pause."""
+        self._wake.set()
+
+    async def claim(self) -> list[int]:
+        now = self.p.now()
+        async with self.p.db.transaction() as tx:
+            ids = await self.p.repo.claim_due(tx, now, self._batch)
+            claimed = []
+            for generation_id in ids:
+                if await self.p.repo.lease(tx, generation_id, self.p.worker_id, now, self.p.lease_until()):
+                    claimed.append(generation_id)
+        return claimed
+
+    def drive_soon(self, generation_id: int) -> None:
+        """Drive one generation in the background (after a launch or a callback), holding its lease."""
+        task = asyncio.create_task(self._drive_leased(generation_id, claimed=False))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def confirm_soon(self, generation_id: int) -> None:
+        """A callback said the task ended: confirm with Kie and drive on, holding the lease."""
+        task = asyncio.create_task(self._drive_leased(generation_id, claimed=False, confirm=True))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _drive_leased(self, generation_id: int, *, claimed: bool, confirm: bool = False) -> None:
+        async with self._slots:
+            if not claimed:
+                now = self.p.now()
+                async with self.p.db.transaction() as tx:
+                    if not await self.p.repo.lease(tx, generation_id, self.p.worker_id, now, self.p.lease_until()):
+                        if confirm:  # the holder may be mid-poll; make sure someone checks right after it
+                            await self.p.repo.due_now(tx, generation_id, now)
+                        return
+            try:
+                if confirm:
+                    await confirm_guarded(self.driver, generation_id)
+                else:
+                    await run_guarded(self.driver, generation_id)
+            finally:
+                async with self.p.db.transaction() as tx:
+                    await self.p.repo.unlease(tx, generation_id, self.p.worker_id)
+
+    async def run_once(self) -> int:
+        """Claim one batch and start driving it; returns how many were claimed."""
+        claimed = await self.claim()
+        for generation_id in claimed:
+            task = asyncio.create_task(self._drive_leased(generation_id, claimed=True))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return len(claimed)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop` is set: claim due work, drive it, pause briefly when there is none."""
+        while not stop.is_set():
+            try:
+                count = await self.run_once()
+            except Exception:
+                log.exception("generation worker: claiming due work failed; retrying")
+                count = 0
+            if count < self._batch:
+                self._wake.clear()
+                waiters = [asyncio.create_task(self._wake.wait()), asyncio.create_task(stop.wait())]
+                _, pending = await asyncio.wait(waiters, timeout=self._idle_s, return_when=asyncio.FIRST_COMPLETED)
+                for waiter in pending:
+                    waiter.cancel()
+
+    async def drain(self) -> None:
+        """Wait for the generations being driven now (graceful shutdown, tests)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)

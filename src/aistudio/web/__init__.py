@@ -1,0 +1,1 @@
+"""The bot's web server: Telegram webhook, Kie callbacks, health, metrics, admin."""

@@ -1,0 +1,41 @@
+"""Launch → result or refund, through the real Kie emulator over HTTP, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from aistudio.generation.states import State
+from tests.generation.harness import PAID_PRICE, Harness
+
+
+async def test_paid_generation_with_callbacks_is_delivered_and_charged_once(with_callbacks: Harness) -> None:
+    h = with_callbacks
+    h.build()
+    h.start_worker()
+    user = await h.user(1, balance=1_000)
+
+    launched = await h.launch(user)
+    held = await h.available(user)
+    done = await h.wait_state(launched.id, State.COMPLETED)
+
+    assert held == 1_000 - PAID_PRICE
+    assert done.charged_kopecks == PAID_PRICE and await h.available(user) == 1_000 - PAID_PRICE
+    assert [gid for gid, _ in h.delivery.delivered] == [launched.id]
+    files = h.delivery.delivered[0][1]
+    assert files[0].mime_type.startswith("image/") and files[0].size > 0
+    assert done.result_files == [{"file_id": f"recorded-{launched.id}-0"}]
+    stats = await h.stats()
+    assert stats.get("POST /api/v1/jobs/createTask") == 1 and stats.get("GET /api/v1/jobs/recordInfo") == 1
+    await h.assert_books_balanced()
+
+
+async def test_paid_generation_by_polling_is_delivered_and_charged_once(polling: Harness) -> None:
+    h = polling
+    h.build()
+    h.start_worker()
+    user = await h.user(1, balance=1_000)
+
+    launched = await h.launch(user)
+    done = await h.wait_state(launched.id, State.COMPLETED)
+
+    assert done.charged_kopecks == PAID_PRICE and await h.available(user) == 1_000 - PAID_PRICE
+    assert len(h.delivery.delivered) == 1 and h.delivery.failed == []
+    await h.assert_books_balanced()
