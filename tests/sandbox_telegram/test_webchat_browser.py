@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandStart
 from aiogram.types import (
+    BufferedInputFile,
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -22,7 +24,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from aistudio.sandbox.telegram.emulator import Emulator
 
-from .conftest import polling
+from .conftest import png, polling
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -71,6 +73,17 @@ def echo_menu_router() -> Router:
     @router.message(F.successful_payment)
     async def paid(message: Message) -> None:
         await message.answer("Thanks, credits added.")
+
+    @router.message(Command("photo"))
+    async def photo(message: Message) -> None:
+        await message.answer_photo(
+            BufferedInputFile(png(120, 80, "orange"), "art.png"), caption="Your <i>art</i>", parse_mode="HTML"
+        )
+
+    @router.message(F.photo)
+    async def got_photo(message: Message) -> None:
+        size = message.photo[-1] if message.photo else None
+        await message.answer(f"Got a photo {size.width}x{size.height}" if size else "?")
 
     @router.message(F.text)
     async def echo(message: Message) -> None:
@@ -152,6 +165,22 @@ async def test_web_chat_pays_an_invoice_on_desktop(browser: Browser, base_url: s
         await expect(page.get_by_test_id("service-message")).to_have_text("You paid 50 ★")
         await expect(page.locator('[data-testid="message"][data-direction="out"]').last).to_contain_text(
             "Thanks, credits added."
+        )
+
+        await page.get_by_test_id("composer-input").fill("/photo")
+        await page.get_by_test_id("send-button").click()
+        bot_photo = page.locator('[data-testid="message"][data-direction="out"] img')
+        await expect(bot_photo).to_have_count(1)
+        await expect(page.locator('[data-testid="message"][data-direction="out"]').last).to_contain_text("Your art")
+        assert await bot_photo.evaluate("img => img.complete && img.naturalWidth") == 120
+
+        await page.get_by_test_id("file-input").set_input_files(
+            {"name": "me.png", "mimeType": "image/png", "buffer": png(30, 20, "green")}
+        )
+        await page.get_by_test_id("send-button").click()
+        await expect(page.locator('[data-testid="message"][data-direction="in"] img')).to_have_count(1)
+        await expect(page.locator('[data-testid="message"][data-direction="out"]').last).to_have_text(
+            re.compile("Got a photo 30x20")
         )
         await page.screenshot(path=str(OUTPUT / "webchat-desktop.png"), full_page=True)
         assert errors == []

@@ -109,7 +109,7 @@ def parse_html(source: str) -> tuple[str, list[dict[str, Any]]]:
                     f'Unmatched end tag at byte offset {offset}, expected "</{open_name}>", found "</{name}>"'
                 )
             length = out.pos16 - start
-            if length > 0:
+            if length > 0 and entity["type"] != "_merged":
                 entity["offset"], entity["length"] = start, length
                 entities.append(entity)
             i = close + 1
@@ -157,9 +157,11 @@ def _html_entity(
             raise _parse_error(f"Can't find href in a tag at byte offset {_byte_offset(source, begin)}")
         entity["url"] = href
     if name == "code" and stack and stack[-1][0] == "pre":
+        # <pre><code class="language-x"> is one pre entity with a language, not two entities.
         language = attrs.get("class", "")
         if language.startswith("language-"):
             stack[-1][1]["language"] = language[len("language-") :]
+        entity["type"] = "_merged"
     if name == "blockquote" and "expandable" in attrs:
         entity["type"] = "expandable_blockquote"
     if name == "tg-emoji":
@@ -234,7 +236,7 @@ def parse_markdown(source: str, *, v2: bool) -> tuple[str, list[dict[str, Any]]]
                 out.add("]")
                 i += 1
                 continue
-            end = source.find(")", i + 2)
+            end = _closing_paren(source, i + 2)
             if end == -1:
                 raise _parse_error(
                     f"Can't find end of the entity starting at byte offset {_byte_offset(source, begin)}"
@@ -263,6 +265,19 @@ def parse_markdown(source: str, *, v2: bool) -> tuple[str, list[dict[str, Any]]]
     if stack:
         raise _parse_error(f"Can't find end of the entity starting at byte offset {_byte_offset(source, stack[-1][2])}")
     return out.text(), _sorted(entities)
+
+
+def _closing_paren(source: str, start: int) -> int:
+    # The URL part of [text](url) ends at the first ")" not escaped with a backslash.
+    i = start
+    while i < len(source):
+        if source[i] == "\\":
+            i += 2
+            continue
+        if source[i] == ")":
+            return i
+        i += 1
+    return -1
 
 
 def format_text(

@@ -30,7 +30,9 @@ async function api(method, path, body) {
   const data = await response.json().catch(() => ({}));
   if (!response.ok) {
     const details = (data.details || []).map((d) => `${d.field}: ${d.message}`).join("; ");
-    throw new Error((data.error || response.statusText) + (details ? ` (${details})` : ""));
+    const error = new Error((data.error || response.statusText) + (details ? ` (${details})` : ""));
+    error.status = response.status;
+    throw error;
   }
   return data;
 }
@@ -226,7 +228,14 @@ let refreshQueued = false;
 function scheduleRefresh() {
   if (refreshQueued) return;
   refreshQueued = true;
-  setTimeout(() => { refreshQueued = false; refresh().catch(showError); }, 30);
+  setTimeout(() => {
+    refreshQueued = false;
+    refresh().catch((error) => {
+      // The user vanished (POST /sandbox/reset): fall back to the user list instead of failing forever.
+      if (error.status === 404) loadUsers(null).catch(showError);
+      else showError(error);
+    });
+  }, 30);
 }
 
 function listen() {
@@ -241,7 +250,7 @@ async function loadUsers(selectId) {
   const select = $("user-select");
   select.replaceChildren(el("option", { value: "" }, users.length ? "— user —" : "no users yet"),
     ...users.map(({ user }) => el("option", { value: user.id }, `${user.first_name} (${user.id}${user.language_code ? ", " + user.language_code : ""})`)));
-  const wanted = selectId ?? localStorage.getItem("sandbox.user");
+  const wanted = selectId === undefined ? localStorage.getItem("sandbox.user") : selectId;
   if (wanted && users.some(({ user }) => String(user.id) === String(wanted))) select.value = String(wanted);
   if (!users.length) $("new-user-form").hidden = false;
   await selectUser(select.value || null);
@@ -251,8 +260,8 @@ async function selectUser(userId) {
   state.userId = userId ? Number(userId) : null;
   state.version = -1;
   if (state.userId) localStorage.setItem("sandbox.user", String(state.userId));
-  $("empty-hint")?.remove();
-  $("messages").replaceChildren();
+  $("messages").replaceChildren(state.userId ? "" : el("div", { class: "empty" }, "Create or pick a user to start chatting with the bot."));
+  if (!state.userId) renderReplyKeyboard(null);
   listen();
   await refresh();
 }
