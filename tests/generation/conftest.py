@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from aistudio.catalog.loader import Catalog, load_catalog
+from aistudio.db.engine import create_engine
+from tests.conftest import _truncate_all
 from tests.generation.harness import Harness, start_harness
 
 
@@ -35,4 +37,14 @@ async def with_callbacks(database_url: str, catalog: Catalog, tmp_path: Path) ->
 @pytest.fixture
 async def polling(database_url: str, catalog: Catalog, tmp_path: Path) -> AsyncIterator[Harness]:
     async for harness in _harness(database_url, catalog, tmp_path, False):
+        yield harness
+
+
+@pytest.fixture
+async def pg_polling(pg_database_url: str, catalog: Catalog, tmp_path: Path) -> AsyncIterator[Harness]:
+    """PostgreSQL only: for scenarios about PostgreSQL's row claiming."""
+    engine = create_engine(pg_database_url, pool_size=2)
+    await _truncate_all(engine)
+    await engine.dispose()
+    async for harness in _harness(pg_database_url, catalog, tmp_path, False):
         yield harness

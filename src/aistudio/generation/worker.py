@@ -64,14 +64,14 @@ class GenerationWorker:
                         if confirm:  # the holder may be mid-poll; make sure someone checks right after it
                             await self.p.repo.due_now(tx, generation_id, now)
                         return
-            try:
-                if confirm:
-                    await confirm_guarded(self.driver, generation_id)
-                else:
-                    await run_guarded(self.driver, generation_id)
-            finally:
-                async with self.p.db.transaction() as tx:
-                    await self.p.repo.unlease(tx, generation_id, self.p.worker_id)
+            if confirm:
+                await confirm_guarded(self.driver, generation_id)
+            else:
+                await run_guarded(self.driver, generation_id)
+            # Released only when the work ended normally: a process that dies (or is cancelled) mid-way
+            # keeps its lease until it expires, so nobody resumes a step that may still be in flight.
+            async with self.p.db.transaction() as tx:
+                await self.p.repo.unlease(tx, generation_id, self.p.worker_id)
 
     async def run_once(self) -> int:
         """Claim one batch and start driving it; returns how many were claimed."""
