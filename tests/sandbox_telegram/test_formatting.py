@@ -80,3 +80,10 @@ def test_trimming_shifts_entities() -> None:
 
 def test_command_entities_use_utf16_offsets() -> None:
     assert spans(command_entities("😀 /start@bot now /help")) == [("bot_command", 3, 10), ("bot_command", 18, 5)]
+
+
+def test_bare_links_become_url_entities_outside_code() -> None:
+    text, entities = format_text("See https://example.com/a. <code>http://x.y</code>", "HTML", None)
+    assert text == "See https://example.com/a. http://x.y"
+    assert spans(entities) == [("url", 4, 21), ("code", 27, 10)]
+    assert spans(command_entities("/start https://t.me/x")) == [("bot_command", 0, 6), ("url", 7, 14)]

@@ -36,6 +36,8 @@ _ENTITY_RE = re.compile(r"&(#[xX][0-9a-fA-F]{1,6}|#[0-9]{1,7}|[a-zA-Z]{2,8});")
 _ATTR_RE = re.compile(r"""\s*([a-zA-Z-]+)\s*(?:=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?""")
 _TAG_NAME_RE = re.compile(r"[a-zA-Z0-9-]*")
 _MDV2_RESERVED = set("_*[]()~`>#+-=|{}.!")
+_URL_RE = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
+_NO_AUTOLINK = frozenset({"code", "pre", "text_link", "url"})
 _COMMAND_RE = re.compile(r"(?<![\w/])/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?")
 
 
@@ -302,7 +304,23 @@ def format_text(
             raise bad_request("unsupported parse_mode")
     else:
         plain, ents = text, []
-    return _trim(plain, ents)
+    plain, ents = _trim(plain, ents)
+    return plain, _with_urls(plain, ents)
+
+
+def _with_urls(text: str, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # Telegram marks bare links as ``url`` entities by itself (outside code and explicit links).
+    if "://" not in text:
+        return entities
+    blocked = [(e["offset"], e["offset"] + e["length"]) for e in entities if e["type"] in _NO_AUTOLINK]
+    found = []
+    for match in _URL_RE.finditer(text):
+        link = match.group(0).rstrip(".,;:!?)")
+        start = utf16_len(text[: match.start()])
+        end = start + utf16_len(link)
+        if not any(start < b_end and b_start < end for b_start, b_end in blocked):
+            found.append({"type": "url", "offset": start, "length": end - start})
+    return _sorted([*entities, *found]) if found else entities
 
 
 def _trim(text: str, entities: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
@@ -323,9 +341,9 @@ def _trim(text: str, entities: list[dict[str, Any]]) -> tuple[str, list[dict[str
 
 
 def command_entities(text: str) -> list[dict[str, Any]]:
-    """``bot_command`` entities Telegram attaches to ``/commands`` in a user's message."""
-    result = []
+    """Entities Telegram attaches to a user's plain text: ``bot_command`` for /commands, ``url`` for links."""
+    result: list[dict[str, Any]] = []
     for match in _COMMAND_RE.finditer(text):
         offset = utf16_len(text[: match.start()])
         result.append({"type": "bot_command", "offset": offset, "length": utf16_len(match.group(0))})
-    return result
+    return _with_urls(text, result)
