@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from aistudio.catalog.loader import Catalog, load_catalog
-from aistudio.catalog.models import Family, ModelSpec
+from aistudio.catalog.models import Family
 from aistudio.kie import KieClient, KieGateway, TaskStatus
 from aistudio.sandbox.kie import EMULATOR, Emulator, EmulatorConfig, create_app
 from tests.kie.specs import family_specs
@@ -160,9 +160,7 @@ async def receiver() -> AsyncIterator[Receiver]:
     state = Receiver(url="")
 
     async def record(request: web.Request) -> web.Response:
-        state.calls.append(
-            Received(request.path, dict(request.headers), await request.json(), time.monotonic())
-        )
+        state.calls.append(Received(request.path, dict(request.headers), await request.json(), time.monotonic()))
         state.arrived.set()
         status = state.answers.pop(0) if state.answers else 200
         return web.json_response({"ok": status == 200}, status=status)
@@ -182,7 +180,3 @@ async def receiver() -> AsyncIterator[Receiver]:
     state.url = str(server.make_url("")).rstrip("/")
     yield state
     await server.close()
-
-
-def spec_by_family(catalog: Catalog, family: Family) -> ModelSpec:
-    return next(m for m in catalog if m.family is family)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from aistudio.catalog.models import Category, Family, InputField, Localized, ModelSpec, PricingRule
@@ -16,7 +17,12 @@ def _field(name: str, type_: str = "string", **extra: Any) -> InputField:
 
 
 def _spec(
-    model_id: str, family: Family, category: Category, output: str, credits: int, inputs: list[InputField]
+    model_id: str,
+    family: Family,
+    category: Category,
+    output: str,
+    credits: int | PricingRule,
+    inputs: list[InputField],
 ) -> ModelSpec:
     return ModelSpec(
         id=model_id,
@@ -26,7 +32,7 @@ def _spec(
         description=_text(f"test model of the {family.value} family"),
         output=output,  # type: ignore[arg-type]
         inputs=inputs,
-        pricing=PricingRule(base=credits),
+        pricing=credits if isinstance(credits, PricingRule) else PricingRule(base=credits),
     )
 
 
@@ -37,9 +43,11 @@ VEO = _spec(
     Family.VEO,
     Category.TEXT_TO_VIDEO,
     "video",
-    60,
+    # Like the shipped Veo entry: the variant is an input, and the price depends on it.
+    PricingRule(by=["model"], table={"veo3_fast": Decimal(60), "veo3": Decimal(250)}),
     [
         PROMPT,
+        _field("model", enum=["veo3_fast", "veo3"], default="veo3_fast"),
         _field("aspectRatio", enum=["16:9", "9:16"], default="16:9"),
     ],
 )
@@ -53,6 +61,14 @@ SUNO = _spec(
         PROMPT,
         _field("instrumental", "boolean", default=False),
     ],
+)
+SUNO_SOUNDS = _spec(
+    "test/sounds",
+    Family.SUNO,
+    Category.SOUND,
+    "audio",
+    3,
+    [PROMPT, _field("model", enum=["V5"], default="V5"), _field("soundTempo", "number", minimum=1, maximum=300)],
 )
 RUNWAY = _spec(
     "test/runway-gen3",
@@ -104,4 +120,4 @@ MIDJOURNEY = _spec(
 
 
 def family_specs() -> list[ModelSpec]:
-    return [VEO, SUNO, RUNWAY, GPT4O, FLUX, MIDJOURNEY]
+    return [VEO, SUNO, SUNO_SOUNDS, RUNWAY, GPT4O, FLUX, MIDJOURNEY]

@@ -59,9 +59,7 @@ def test_header_names_are_case_insensitive() -> None:
     ],
     ids=["wrong-key", "forged", "other-task", "edited-timestamp", "no-signature", "no-headers", "no-task-id"],
 )
-def test_forged_or_incomplete_signatures_are_rejected(
-    key: str, headers: dict[str, str], task_id: str
-) -> None:
+def test_forged_or_incomplete_signatures_are_rejected(key: str, headers: dict[str, str], task_id: str) -> None:
     assert not verify_callback(key, headers, task_id, now=NOW)
 
 
@@ -90,9 +88,7 @@ def test_callback_url_carries_generation_id_and_token() -> None:
 
 
 def test_parse_callback_accepts_snake_case_task_id() -> None:
-    task_id, status = parse_callback(
-        {"code": 200, "msg": "ok", "data": {"task_id": "r1", "video_url": "https://v"}}
-    )
+    task_id, status = parse_callback({"code": 200, "msg": "ok", "data": {"task_id": "r1", "video_url": "https://v"}})
 
     assert task_id == "r1"
     assert status.state is TaskState.SUCCESS
@@ -128,12 +124,8 @@ def test_parse_callback_without_task_id_is_rejected() -> None:
         parse_callback({"code": 200, "data": {}})
 
 
-async def test_emulator_posts_a_signed_callback_matching_record_info(
-    kie: KieClient, receiver: Receiver
-) -> None:
-    task_id = await kie.create_market_task(
-        "z-image", {"prompt": "fox"}, f"{receiver.url}/kie/callback/g1/tok"
-    )
+async def test_emulator_posts_a_signed_callback_matching_record_info(kie: KieClient, receiver: Receiver) -> None:
+    task_id = await kie.create_market_task("z-image", {"prompt": "fox"}, f"{receiver.url}/kie/callback/g1/tok")
 
     [call] = await receiver.wait_for(1)
     status = await kie.market_record_info(task_id)
@@ -148,7 +140,7 @@ async def test_emulator_posts_a_signed_callback_matching_record_info(
 
 @pytest.mark.parametrize(
     "spec",
-    [specs.VEO, specs.SUNO, specs.RUNWAY, specs.GPT4O, specs.FLUX, specs.MIDJOURNEY],
+    specs.family_specs(),
     ids=lambda s: s.family.value,
 )
 async def test_family_callbacks_parse_to_the_same_results_as_polling(
@@ -175,9 +167,7 @@ async def test_failed_task_callback_says_failed(kie: KieClient, sandbox: Sandbox
     assert parse_callback(call.body)[1].state is TaskState.FAILED
 
 
-async def test_duplicated_callback_arrives_twice(
-    kie: KieClient, sandbox: Sandbox, receiver: Receiver
-) -> None:
+async def test_duplicated_callback_arrives_twice(kie: KieClient, sandbox: Sandbox, receiver: Receiver) -> None:
     await sandbox.faults(duplicate_callback_next=1)
 
     task_id = await kie.create_market_task("z-image", {"prompt": "x"}, f"{receiver.url}/cb")

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from typing import Any
 
 import httpx
 import pytest
+from aiohttp.test_utils import TestServer
 
-from aistudio.catalog.loader import Catalog
-from aistudio.catalog.models import Family
-from aistudio.kie import KieClient, KieInsufficientCredits, KieNotFound, TaskState
-from aistudio.sandbox.kie import Emulator, EmulatorConfig, run_server
+from aistudio.catalog.loader import Catalog, load_catalog
+from aistudio.catalog.models import Family, InputField
+from aistudio.catalog.validation import validate_inputs
+from aistudio.kie import KieClient, KieError, KieGateway, KieInsufficientCredits, KieNotFound, TaskState
+from aistudio.sandbox.kie import EMULATOR, Emulator, EmulatorConfig, create_app, run_server
 from aistudio.sandbox.kie.intake import market_intake
 from tests.kie.conftest import START_CREDITS, Receiver, Sandbox, wait_for_status
 
@@ -107,9 +110,7 @@ async def test_family_record_of_another_family_is_unknown(kie: KieClient) -> Non
 
 
 async def test_scheduler_finishes_two_thousand_tasks_without_a_coroutine_each(catalog: Catalog) -> None:
-    emulator = Emulator(
-        EmulatorConfig(catalog=catalog, time_scale=0.01, duration=(5.0, 20.0), seed=1, credits=10_000)
-    )
+    emulator = Emulator(EmulatorConfig(catalog=catalog, time_scale=0.01, duration=(5.0, 20.0), seed=1, credits=10_000))
     intake = market_intake(catalog, {"model": "z-image", "input": {"prompt": "bench"}})
     started = time.monotonic()
 
@@ -147,10 +148,49 @@ async def test_run_server_serves_the_emulator_until_cancelled(catalog: Catalog) 
     port = _free_port()
     server = asyncio.create_task(run_server("127.0.0.1", port, api_key="k", catalog=catalog, credits=42))
     try:
-        async with KieClient(
-            "k", base_url=f"http://127.0.0.1:{port}", get_attempts=10, backoff_base=0.05
-        ) as client:
+        async with KieClient("k", base_url=f"http://127.0.0.1:{port}", get_attempts=10, backoff_base=0.05) as client:
             assert await client.credit_balance() == 42
     finally:
         server.cancel()
         await asyncio.gather(server, return_exceptions=True)
+
+
+def _sample_value(field: InputField) -> Any:
+    """A valid value for a required input without a default, as a user would give it."""
+    if field.enum:
+        return [field.enum[0]] if field.type == "array" else field.enum[0]
+    if field.type == "array":
+        return ["https://files.example/input.png"] * max(1, field.min_items or 1)
+    if field.type in ("integer", "number"):
+        return int(field.minimum) if field.minimum is not None else 1
+    if field.type == "boolean":
+        return False
+    if field.media:
+        return "https://files.example/input.png"
+    return "a calm lake at dawn".ljust(field.min_length or 0, "!")
+
+
+async def test_every_enabled_shipped_model_is_accepted_by_the_emulator_through_the_gateway() -> None:
+    shipped = load_catalog()
+    app = create_app(EmulatorConfig(api_key="k", catalog=shipped, time_scale=0.01))
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    url = str(server.make_url("")).rstrip("/")
+    refused: dict[str, str] = {}
+    try:
+        async with KieClient("k", base_url=url, upload_base_url=url) as client:
+            gateway = KieGateway(client)
+            for spec in shipped:
+                if not spec.enabled:
+                    continue
+                inputs = {f.name: _sample_value(f) for f in spec.inputs if f.required and f.default is None}
+                try:
+                    await gateway.submit(spec, validate_inputs(spec, inputs), None)
+                except KieError as exc:
+                    refused[spec.id] = exc.message
+        created = {task.model for task in app[EMULATOR].tasks.values()}
+    finally:
+        await server.close()
+
+    assert refused == {}
+    assert created == {spec.id for spec in shipped if spec.enabled}

@@ -46,9 +46,7 @@ RECORD = "GET /api/v1/jobs/recordInfo"
         (None, "whatever", KieGenerationFailed, False),
     ],
 )
-def test_error_for_maps_kie_codes_to_types(
-    code: object, message: str, expected: type, retryable: bool
-) -> None:
+def test_error_for_maps_kie_codes_to_types(code: object, message: str, expected: type, retryable: bool) -> None:
     error = error_for(code, message)
 
     assert type(error) is expected
@@ -189,9 +187,7 @@ async def test_malformed_json_on_a_query_is_unavailable(kie: KieClient, sandbox:
     assert "unreadable" in caught.value.message
 
 
-async def test_malformed_create_answer_is_submit_unknown_and_not_resent(
-    kie: KieClient, sandbox: Sandbox
-) -> None:
+async def test_malformed_create_answer_is_submit_unknown_and_not_resent(kie: KieClient, sandbox: Sandbox) -> None:
     await sandbox.faults(malformed_next=1)
 
     with pytest.raises(KieSubmitUnknown):
@@ -203,9 +199,7 @@ async def test_malformed_create_answer_is_submit_unknown_and_not_resent(
 
 async def test_create_timeout_is_submit_unknown_and_not_resent(sandbox: Sandbox) -> None:
     await sandbox.faults(slow_next=1, slow_seconds=1.0)
-    async with KieClient(
-        "test-key", base_url=sandbox.url, upload_base_url=sandbox.url, timeout=0.2
-    ) as client:
+    async with KieClient("test-key", base_url=sandbox.url, upload_base_url=sandbox.url, timeout=0.2) as client:
         with pytest.raises(KieSubmitUnknown) as caught:
             await client.create_market_task("z-image", {"prompt": "x"})
 

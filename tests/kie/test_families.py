@@ -20,25 +20,21 @@ from aistudio.kie import (
 )
 from aistudio.kie.families import MarketAdapter, SunoAdapter, VeoAdapter, adapter_for
 from tests.kie import specs
-from tests.kie.conftest import Sandbox, wait_for_status
+from tests.kie.conftest import START_CREDITS, Sandbox, wait_for_status
 
-FAMILY_SPECS = [specs.VEO, specs.SUNO, specs.RUNWAY, specs.GPT4O, specs.FLUX, specs.MIDJOURNEY]
+FAMILY_SPECS = [specs.VEO, specs.SUNO, specs.SUNO_SOUNDS, specs.RUNWAY, specs.GPT4O, specs.FLUX, specs.MIDJOURNEY]
 
 
 def _kind_of(data: bytes) -> str:
     if data[4:8] == b"ftyp":
         return "video"
-    if (
-        data.startswith(b"ID3")
-        or data[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2")
-        or data.startswith(b"RIFF")
-    ):
+    if data.startswith(b"ID3") or data[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2") or data.startswith(b"RIFF"):
         return "audio"
     Image.open(io.BytesIO(data)).verify()
     return "image"
 
 
-@pytest.mark.parametrize("spec", FAMILY_SPECS, ids=lambda s: s.family.value)
+@pytest.mark.parametrize("spec", FAMILY_SPECS, ids=lambda s: s.id)
 async def test_family_adapter_round_trip_gives_results_of_the_model_output_kind(
     gateway: KieGateway, kie: KieClient, sandbox: Sandbox, spec: ModelSpec
 ) -> None:
@@ -55,7 +51,7 @@ async def test_family_adapter_round_trip_gives_results_of_the_model_output_kind(
     assert task["model"] == spec.id
 
 
-@pytest.mark.parametrize("spec", FAMILY_SPECS, ids=lambda s: s.family.value)
+@pytest.mark.parametrize("spec", FAMILY_SPECS, ids=lambda s: s.id)
 async def test_family_adapter_reports_a_failed_task_as_failed(
     gateway: KieGateway, sandbox: Sandbox, spec: ModelSpec
 ) -> None:
@@ -69,10 +65,8 @@ async def test_family_adapter_reports_a_failed_task_as_failed(
     assert isinstance(status.error(), KieGenerationFailed)
 
 
-@pytest.mark.parametrize("spec", FAMILY_SPECS, ids=lambda s: s.family.value)
-async def test_family_endpoint_validates_inputs_against_the_catalog(
-    gateway: KieGateway, spec: ModelSpec
-) -> None:
+@pytest.mark.parametrize("spec", FAMILY_SPECS, ids=lambda s: s.id)
+async def test_family_endpoint_validates_inputs_against_the_catalog(gateway: KieGateway, spec: ModelSpec) -> None:
     with pytest.raises(KieInvalidInput) as caught:
         await gateway.submit(spec, {"prompt": "x" * 501}, None)
 
@@ -175,3 +169,36 @@ async def test_market_model_goes_through_the_gateway(gateway: KieGateway, catalo
 
     assert status.state is TaskState.SUCCESS
     assert json.loads(status.raw["param"])["model"] == "z-image"
+
+
+async def test_veo_variant_from_the_inputs_is_sent_and_charged_at_its_own_price(
+    gateway: KieGateway, kie: KieClient, sandbox: Sandbox
+) -> None:
+    task_id = await gateway.submit(specs.VEO, {"prompt": "city", "model": "veo3"}, None)
+    status = await wait_for_status(lambda: gateway.status(specs.VEO, task_id))
+
+    [task] = await sandbox.tasks()
+    assert task["request"]["model"] == "veo3"
+    assert status.state is TaskState.SUCCESS
+    assert await kie.credit_balance() == START_CREDITS - 250
+
+
+async def test_suno_sounds_use_their_own_endpoint_without_music_flags(gateway: KieGateway, sandbox: Sandbox) -> None:
+    task_id = await gateway.submit(specs.SUNO_SOUNDS, {"prompt": "rain on a roof", "soundTempo": 90}, None)
+    status = await wait_for_status(lambda: gateway.status(specs.SUNO_SOUNDS, task_id))
+
+    [task] = await sandbox.tasks()
+    requests = (await sandbox.stats())["requests"]
+    assert requests.get("POST /api/v1/generate/sounds") == 1
+    assert "POST /api/v1/generate" not in requests
+    assert task["model"] == specs.SUNO_SOUNDS.id
+    assert "customMode" not in task["request"]
+    assert status.state is TaskState.SUCCESS
+
+
+async def test_suno_music_request_is_not_taken_for_sounds(gateway: KieGateway, sandbox: Sandbox) -> None:
+    await gateway.submit(specs.SUNO, {"prompt": "lofi"}, None)
+
+    [task] = await sandbox.tasks()
+    assert task["model"] == specs.SUNO.id
+    assert task["request"]["customMode"] is False

@@ -161,9 +161,7 @@ async def test_redis_position_counts_users_ahead(make: Callable[..., RedisLimite
     assert await limiter.position("C") == 0
 
 
-async def test_cancelled_redis_waiter_leaves_the_queue(
-    make: Callable[..., RedisLimiter], redis: Redis
-) -> None:
+async def test_cancelled_redis_waiter_leaves_the_queue(make: Callable[..., RedisLimiter], redis: Redis) -> None:
     clock = FakeClock()
     limiter = make(limit=1, period=10.0, clock=clock)
     launches = Launches(clock)

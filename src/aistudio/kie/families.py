@@ -3,8 +3,8 @@
 Request convention for family models: the catalog's input field names are the family API's own
 (camelCase) request fields, so inputs are sent as they are, plus `callBackUrl`. Families whose request
 names a model variant (`model` for Veo, Suno and Flux Kontext; `taskType` for Midjourney) take it from
-the inputs when the catalog has such a (usually hidden) field, else from the last part of the model id
-(`veo/veo3_fast` → `veo3_fast`).
+the inputs, else from that input's catalog default, else from the last part of the model id
+(`test/veo3_fast` → `veo3_fast`). Suno models whose id ends in `/sounds` go to Suno's sounds endpoint.
 """
 
 from __future__ import annotations
@@ -45,6 +45,13 @@ def variant_name(model: ModelSpec) -> str:
     return model.id.rsplit("/", 1)[-1]
 
 
+def _field_default(model: ModelSpec, name: str) -> Any:
+    try:
+        return model.field(name).default
+    except KeyError:
+        return None
+
+
 def _record(data: Any, task_id: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise KieNotFound(422, f"record is null for {task_id}")
@@ -81,7 +88,8 @@ class _FamilyBase:
     def request_body(self, model: ModelSpec, inputs: dict[str, Any], callback_url: str | None) -> dict[str, Any]:
         body = dict(inputs)
         if self.variant_key and self.variant_key not in body:
-            body[self.variant_key] = self.variant_default or variant_name(model)
+            default = _field_default(model, self.variant_key)
+            body[self.variant_key] = default or self.variant_default or variant_name(model)
         if callback_url:
             body["callBackUrl"] = callback_url
         return body
@@ -165,6 +173,14 @@ _SUNO_RUNNING = {
 }
 
 
+SUNO_SOUNDS_PATH = "/api/v1/generate/sounds"
+
+
+def is_suno_sounds(model: ModelSpec) -> bool:
+    """Suno's sound-effect models (`.../sounds`) have their own create endpoint; status is shared."""
+    return variant_name(model) == "sounds"
+
+
 class SunoAdapter(_FamilyBase):
     family = Family.SUNO
     create_path = "/api/v1/generate"
@@ -173,10 +189,16 @@ class SunoAdapter(_FamilyBase):
 
     def request_body(self, model: ModelSpec, inputs: dict[str, Any], callback_url: str | None) -> dict[str, Any]:
         body = super().request_body(model, inputs, callback_url)
-        # Suno rejects a request without these two flags.
-        body.setdefault("customMode", False)
-        body.setdefault("instrumental", False)
+        if not is_suno_sounds(model):
+            # Music generation rejects a request without these two flags.
+            body.setdefault("customMode", False)
+            body.setdefault("instrumental", False)
         return body
+
+    async def submit(self, model: ModelSpec, inputs: dict[str, Any], callback_url: str | None) -> str:
+        path = SUNO_SOUNDS_PATH if is_suno_sounds(model) else self.create_path
+        data = await self._client.submit(path, self.request_body(model, inputs, callback_url))
+        return task_id_from(data)
 
     def parse(self, data: dict[str, Any]) -> TaskStatus:
         tracks = _response(data).get("sunoData") or []

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from aistudio.catalog.models import Family
+from aistudio.catalog.models import Family, ModelSpec
 from aistudio.sandbox.kie.http import (
     base_url,
     broken_json,
@@ -21,7 +21,7 @@ from aistudio.sandbox.kie.http import (
     server_error,
 )
 from aistudio.sandbox.kie.intake import Intake, KieAnswer, family_intake, market_intake
-from aistudio.sandbox.kie.shapes import FAMILY_APIS, FamilyApi, market_record
+from aistudio.sandbox.kie.shapes import FAMILY_APIS, SUNO_SOUNDS_PATH, FamilyApi, is_suno_sounds, market_record
 from aistudio.sandbox.kie.tasks import Task
 
 # Refusals answered before a task exists, in the order they are checked.
@@ -90,11 +90,13 @@ async def market_record_info(request: web.Request) -> web.Response:
     return await _query(request, Family.MARKET, lambda task, state: market_record(task, state, float(emu.balance)))
 
 
-def _family_handlers(api: FamilyApi) -> tuple[Any, Any]:
+def _family_handlers(api: FamilyApi, accepts: Callable[[ModelSpec], bool]) -> tuple[Any, Any]:
     async def generate(request: web.Request) -> web.Response:
         emu = emulator(request)
         default_cost = emu.config.family_default_credits.get(api.family.value, Decimal(10))
-        return await _create(request, api.family, lambda body: family_intake(emu.catalog, api, body, default_cost))
+        return await _create(
+            request, api.family, lambda body: family_intake(emu.catalog, api, body, default_cost, accepts)
+        )
 
     async def record(request: web.Request) -> web.Response:
         return await _query(request, api.family, api.record)
@@ -127,7 +129,13 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/jobs/createTask", create_market_task)
     app.router.add_get("/api/v1/jobs/recordInfo", market_record_info)
     for api in FAMILY_APIS.values():
-        generate, record = _family_handlers(api)
+        if api.family is Family.SUNO:
+            # Suno music and Suno sounds: two create endpoints, one record endpoint.
+            sounds, _ = _family_handlers(api, is_suno_sounds)
+            app.router.add_post(SUNO_SOUNDS_PATH, sounds)
+            generate, record = _family_handlers(api, lambda spec: not is_suno_sounds(spec))
+        else:
+            generate, record = _family_handlers(api, lambda spec: True)
         app.router.add_post(api.create_path, generate)
         app.router.add_get(api.query_path, record)
     app.router.add_get("/api/v1/chat/credit", credit)

@@ -31,8 +31,11 @@ _TASK_TYPES = {
 def price_text(spec: ModelSpec) -> str:
     if spec.pricing.note:
         return spec.pricing.note
-    credits = spec.pricing.credits(spec.defaults()) if spec.enabled else spec.pricing.base
-    return f"{credits} credits per generation"
+    try:
+        credits = spec.pricing.credits(spec.defaults())
+    except (ValueError, ArithmeticError):  # disabled models may have no price for their defaults
+        credits = spec.pricing.base
+    return f"{credits} credits per generation" if credits is not None else "price on request"
 
 
 def _model_entry(spec: ModelSpec) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -86,29 +87,42 @@ def market_intake(catalog: Catalog, body: dict[str, Any]) -> Intake:
     return Intake(spec, model_id, inputs, spec.output, _price(spec, inputs))
 
 
-def _family_spec(catalog: Catalog, api: FamilyApi, body: dict[str, Any]) -> ModelSpec | None:
-    candidates = [m for m in catalog if m.family is api.family]
+def _family_spec(
+    catalog: Catalog, api: FamilyApi, body: dict[str, Any], accepts: Callable[[ModelSpec], bool]
+) -> ModelSpec | None:
+    candidates = [m for m in catalog if m.family is api.family and accepts(m)]
     if not candidates:
         return None
     variant = body.get(api.variant_key) if api.variant_key == "model" else None
     if variant is None:
         return candidates[0]  # no variant named: the family's first model by display order
     for spec in candidates:
-        if variant in (spec.id, spec.id.rsplit("/", 1)[-1]) or _field_default(spec, "model") == variant:
+        if variant in (spec.id, spec.id.rsplit("/", 1)[-1]) or variant in _variants(spec):
             return spec
     raise KieAnswer(422, f"model {variant} is not supported")
 
 
-def _field_default(spec: ModelSpec, name: str) -> Any:
+def _variants(spec: ModelSpec) -> list[Any]:
+    """Variants a catalog model offers through its own `model` input (enum, or just the default)."""
     try:
-        return spec.field(name).default
+        field = spec.field("model")
     except KeyError:
-        return None
+        return []
+    return list(field.enum or []) + ([field.default] if field.default is not None else [])
 
 
-def family_intake(catalog: Catalog, api: FamilyApi, body: dict[str, Any], default_cost: Decimal) -> Intake:
-    """A family `generate` request: top-level fields are the inputs, plus `callBackUrl` and a variant."""
-    spec = _family_spec(catalog, api, body)
+def family_intake(
+    catalog: Catalog,
+    api: FamilyApi,
+    body: dict[str, Any],
+    default_cost: Decimal,
+    accepts: Callable[[ModelSpec], bool] = lambda spec: True,
+) -> Intake:
+    """A family `generate` request: top-level fields are the inputs, plus `callBackUrl` and a variant.
+
+    `accepts` narrows the catalog models an endpoint serves (Suno music vs Suno sounds).
+    """
+    spec = _family_spec(catalog, api, body, accepts)
     if spec is None:
         # Not in our catalog (yet): accept like Kie would, needing only a prompt.
         prompt = body.get("prompt")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from aistudio.catalog.models import Family
+from aistudio.catalog.models import Family, ModelSpec
 from aistudio.sandbox.kie.tasks import Task
 
 
@@ -268,6 +268,14 @@ def _mj_callback(task: Task) -> dict[str, Any]:
         "msg": msg,
         "data": {"taskId": task.id, "promptJson": _param(task), "resultUrls": urls},
     }
+
+
+SUNO_SOUNDS_PATH = "/api/v1/generate/sounds"
+
+
+def is_suno_sounds(spec: ModelSpec) -> bool:
+    """Catalog models `.../sounds` are Suno sound effects, created on their own endpoint."""
+    return spec.family is Family.SUNO and spec.id.rsplit("/", 1)[-1] == "sounds"
 
 
 _CB = frozenset({"callBackUrl"})
