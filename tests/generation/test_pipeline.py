@@ -39,3 +39,30 @@ async def test_paid_generation_by_polling_is_delivered_and_charged_once(polling:
     assert done.charged_kopecks == PAID_PRICE and await h.available(user) == 1_000 - PAID_PRICE
     assert len(h.delivery.delivered) == 1 and h.delivery.failed == []
     await h.assert_books_balanced()
+
+
+def test_poll_schedule_settles_a_sixty_second_task_in_six_checks() -> None:
+    from aistudio.generation.context import next_poll_delay
+
+    checks, elapsed = [], 0.0
+    while elapsed < 61:
+        elapsed += next_poll_delay(elapsed, typical_s=20)
+        checks.append(round(elapsed, 1))
+
+    assert checks == [10.0, 14.5, 21.0, 30.5, 44.2, 64.1]
+    assert next_poll_delay(1_000, 20) == 30 and next_poll_delay(1, 20) == 3
+
+
+async def test_launch_driver_and_scheduler_never_work_one_row_at_once(with_callbacks: Harness) -> None:
+    h = with_callbacks
+    h.build()
+    h.start_worker()  # the scheduler races the driver each launch starts
+    users = [await h.user(uid, balance=1_000) for uid in range(1, 21)]
+
+    gens = [await h.launch(u) for u in users]
+    for gen in gens:
+        await h.wait_state(gen.id, State.COMPLETED)
+
+    stats = await h.stats()
+    assert stats["POST /api/v1/jobs/createTask"] == 20 and stats["GET /api/v1/jobs/recordInfo"] == 20
+    assert sorted(g for g, _ in h.delivery.delivered) == sorted(g.id for g in gens)

@@ -128,9 +128,11 @@ CLAIM_DUE = Sql(
     "AND next_check_at <= :now AND (lease_until IS NULL OR lease_until < :now) "
     "ORDER BY next_check_at LIMIT :limit FOR UPDATE SKIP LOCKED"
 )
+# Only a free or expired lease can be taken, even by the same process: two drivers of one row in one
+# process would race each other exactly like two replicas.
 LEASE = Sql(
     "UPDATE generations SET lease_owner = :owner, lease_until = :until WHERE id = :id "
-    "AND (lease_until IS NULL OR lease_until < :now OR lease_owner = :owner) RETURNING id"
+    "AND (lease_until IS NULL OR lease_until < :now) RETURNING id"
 )
 CLAIM_SUBMIT = Sql(
     "UPDATE generations SET submit_attempts = :attempts + 1, updated_at = :now "
