@@ -100,6 +100,7 @@ async def test_redis_limiter_alternates_between_users(make: Callable[..., RedisL
 
     launches.start(limiter, "A", 6)
     await launches.until(2)
+    await launches.quiet()  # every A ticket is queued before B's
     launches.start(limiter, "B", 2)
     await launches.quiet()
     for expected in (4, 6, 8):
@@ -153,6 +154,7 @@ async def test_redis_position_counts_users_ahead(make: Callable[..., RedisLimite
 
     launches.start(limiter, "A", 3)
     await launches.until(1)
+    await launches.quiet()
     launches.start(limiter, "B")
     await launches.quiet()
 
@@ -169,8 +171,11 @@ async def test_cancelled_redis_waiter_leaves_the_queue(make: Callable[..., Redis
     launches.start(limiter, "A", 2)
     await launches.until(1)
     await launches.quiet()
-    launches.tasks[1].cancel()
-    await asyncio.gather(*launches.tasks, return_exceptions=True)
+    # Either launch may have been queued first; cancel the one still waiting.
+    [waiting] = [task for task in launches.tasks if not task.done()]
+    waiting.cancel()
+    async with asyncio.timeout(2.0):
+        await asyncio.gather(*launches.tasks, return_exceptions=True)
 
     assert await redis.llen(limiter._queue_prefix + "A") == 0
     assert await limiter.position("A") == 0

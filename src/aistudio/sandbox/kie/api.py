@@ -37,10 +37,10 @@ async def _create(
 ) -> web.Response:
     """The shared create flow with its faults; see `faults.py` for what each one means."""
     emu = emulator(request)
+    faults = emu.faults
     try:
         body = await json_body(request)
         intake = take_intake(body)
-        faults = emu.faults
         for kind, code, msg in _REFUSALS:
             if faults.take(kind, intake.model):
                 raise KieAnswer(code, msg)

@@ -62,22 +62,32 @@ def _size(aspect_ratio: Any) -> tuple[int, int]:
 
 
 def render_image(prompt: str, inputs: dict[str, Any], fmt: str, index: int = 0) -> bytes:
-    """A picture in a colour derived from the prompt, with the prompt written on it."""
+    """A picture in a colour derived from the prompt, with the prompt written on it.
+
+    PNGs are drawn with a 3-colour palette and fast compression: a 512 px picture then costs about
+    2 ms instead of 7, which matters when a bench downloads thousands of results.
+    """
     width, height = _size(inputs.get("aspect_ratio") or inputs.get("aspectRatio") or "1:1")
     digest = hashlib.sha256(f"{prompt}#{index}".encode()).digest()
     background = (digest[0] // 2 + 64, digest[1] // 2 + 64, digest[2] // 2 + 64)
-    image = Image.new("RGB", (width, height), background)
+    image = Image.new("P", (width, height), 0)
+    image.putpalette([*background, 255, 255, 255, 20, 20, 20])
     draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default(size=18)
+    font = _font()
     lines = textwrap.wrap(prompt or "(no prompt)", width=max(10, width // 11))[: max(1, height // 24 - 2)]
-    draw.multiline_text((12, 12), "\n".join(lines), fill=(255, 255, 255), font=font, spacing=4)
-    draw.text((12, height - 28), f"Kie sandbox #{index}", fill=(20, 20, 20), font=font)
+    draw.multiline_text((12, 12), "\n".join(lines), fill=1, font=font, spacing=4)
+    draw.text((12, height - 28), f"Kie sandbox #{index}", fill=2, font=font)
     buffer = io.BytesIO()
     if fmt == "jpg":
-        image.save(buffer, "JPEG", quality=80)
+        image.convert("RGB").save(buffer, "JPEG", quality=80)
     else:
-        image.save(buffer, "PNG", optimize=False)
+        image.save(buffer, "PNG", compress_level=1)
     return buffer.getvalue()
+
+
+@cache
+def _font() -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=18)
 
 
 def tone_wav(seconds: float = 1.0, frequency: float = 440.0, rate: int = 8000) -> bytes:
