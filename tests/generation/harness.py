@@ -78,7 +78,8 @@ class Harness:
         return utcnow() + self.clock_offset
 
     def build(self, *, checkpoint: Callable[[str], None] | None = None, engine: AsyncEngine | None = None,
-              delivery: RecordingDelivery | None = None, **overrides: Any) -> GenerationService:  # fmt: skip
+              delivery: RecordingDelivery | None = None, worker_batch: int = 200,
+              **overrides: Any) -> GenerationService:  # fmt: skip
         """A fresh process's pipeline on the same database (a restart, or a second replica)."""
         engine = engine or self.engine
         client = KieClient(
@@ -101,7 +102,7 @@ class Harness:
             clock=self.now,
             checkpoint_hook=checkpoint,
         )
-        service = GenerationService(pipeline, self._fx)
+        service = GenerationService(pipeline, self._fx, worker_batch=worker_batch)
         self.services.append(service)
         return service
 

@@ -36,7 +36,8 @@ async def test_a_held_lease_cannot_be_taken_again_even_by_the_same_process(engin
         other = await repo.lease(tx, gid, "worker-b", now, now + timedelta(seconds=60))
         after_expiry = await repo.lease(tx, gid, "worker-b", now + timedelta(seconds=61), now + timedelta(seconds=120))
 
-    assert (first, again, other, after_expiry) == (True, False, False, True)
+    assert [lease is not None for lease in (first, again, other, after_expiry)] == [True, False, False, True]
+    assert first is not None and first.id == gid
 
 
 async def test_only_one_worker_can_claim_a_submit_attempt(engine: AsyncEngine) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from aistudio.generation.context import Pipeline
 from aistudio.generation.driver import Driver
+from aistudio.generation.repo import Generation
 from aistudio.generation.states import State
 from aistudio.kie.callbacks import check_callback_token, parse_callback, verify_callback
 from aistudio.kie.errors import KieInvalidInput
@@ -58,19 +59,19 @@ async def accept_callback(
     return CallbackAnswer(200, "ok", gen.id)
 
 
-async def confirm_and_apply(driver: Driver, generation_id: int) -> None:
+async def confirm_and_apply(driver: Driver, gen: Generation) -> None:
     """Read the task's state from Kie (never from the callback body) and act on it."""
-    gen = await driver.load(generation_id)
-    if gen is None or gen.kie_task_id is None or gen.state not in (State.SUBMITTED, State.FAILED):
+    if gen.kie_task_id is None or gen.state not in (State.SUBMITTED, State.FAILED):
         return
     model = driver.p.catalog.get(gen.model_id)
     status = await driver.check_status(gen, model)
-    if await driver.apply_status(gen, model, status):
-        await driver.run(generation_id)
+    moved = await driver.apply_status(gen, model, status)
+    if moved is not None:
+        await driver.run_from(moved)
 
 
-async def confirm_guarded(driver: Driver, generation_id: int) -> None:
+async def confirm_guarded(driver: Driver, gen: Generation) -> None:
     try:
-        await confirm_and_apply(driver, generation_id)
+        await confirm_and_apply(driver, gen)
     except Exception:
-        log.exception("generation %s: confirming a callback failed; the next poll will catch up", generation_id)
+        log.exception("generation %s: confirming a callback failed; the next poll will catch up", gen.request_id)

@@ -1,14 +1,16 @@
 """Drive one generation forward from whatever state it is in: submit, check, download, deliver, settle.
 
-Every step re-reads the row and changes it compare-and-set, so a step repeated after a crash, run by two
-workers at once or triggered by a duplicate callback does nothing twice. Money moves only in the same
-transaction as the final state change: capture with `completed`, release with `failed`.
+Every step changes the row compare-and-set, so a step repeated after a crash, run by two workers at once or
+triggered by a duplicate callback does nothing twice. Money moves only in the same transaction as the final
+state change: capture with `completed`, release with `failed`. Each step returns the row it left behind
+when the next step can run at once, or None when the generation now waits (on Kie, a retry, or nothing).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from datetime import timedelta
 from typing import Any
@@ -34,6 +36,7 @@ from aistudio.kie.errors import (
 from aistudio.kie.types import TaskState, TaskStatus
 
 log = logging.getLogger(__name__)
+Next = Generation | None
 
 
 def classify(error: KieError) -> ErrorClass:
@@ -52,7 +55,7 @@ def classify(error: KieError) -> ErrorClass:
 
 
 class Driver:
-    """Advances generations. `step(id)` does at most one state's work and says when to look again."""
+    """Advances generations one state at a time."""
 
     def __init__(self, pipeline: Pipeline) -> None:
         self.p = pipeline
@@ -62,23 +65,26 @@ class Driver:
             return await self.p.repo.get(tx, generation_id)
 
     async def run(self, generation_id: int) -> None:
-        """Step the generation until it waits on Kie, finishes, or another worker owns it."""
-        for _ in range(12):  # a bound, not a target: one pass needs at most six steps
-            gen = await self.load(generation_id)
-            if gen is None:
-                return
-            progressed = await self.step(gen)
-            if not progressed:
-                return
+        gen = await self.load(generation_id)
+        if gen is not None:
+            await self.run_from(gen)
 
-    async def step(self, gen: Generation) -> bool:
-        """Do the work of `gen`'s state; True when it moved on and the next state can be worked at once."""
+    async def run_from(self, gen: Generation) -> None:
+        """Step the generation until it waits on Kie, finishes, or another worker changed it."""
+        current: Next = gen
+        for _ in range(12):  # a bound, not a target: one pass needs at most six steps
+            if current is None:
+                return
+            current = await self.step(current)
+
+    async def step(self, gen: Generation) -> Next:
+        """Do the work of `gen`'s state."""
         model = self.p.catalog.get(gen.model_id)
         match gen.state:
             case State.HELD:
                 return await self._submit(gen, model)
             case State.SUBMITTED:
-                return await self._check(gen, model)
+                return await self.apply_status(gen, model, await self.check_status(gen, model))
             case State.SUCCEEDED:
                 return await self._download(gen)
             case State.DOWNLOADED:
@@ -87,12 +93,15 @@ class Driver:
                 return await self._settle_unconfirmed(gen)
             case State.FAILED:
                 await self._notify_failure(gen)
-                return False
-        return False
+        return None
+
+    async def _move(self, gen: Generation, new: State, **changes: Any) -> Next:
+        async with self.p.db.transaction() as tx:
+            return await self.p.repo.move(tx, gen.id, gen.state, new, self.p.now(), **changes)
 
     # ---- held: submit ------------------------------------------------------------------------------
 
-    async def _submit(self, gen: Generation, model: ModelSpec) -> bool:
+    async def _submit(self, gen: Generation, model: ModelSpec) -> Next:
         self.p.checkpoint("before_submit")
         now = self.p.now()
         if gen.submit_attempts > 0 and gen.kie_task_id is None:
@@ -102,9 +111,9 @@ class Driver:
         # Claim the right to send createTask: the attempt is counted before the request leaves, so a crash
         # after sending can never lead to a second createTask for the same generation.
         async with self.p.db.transaction() as tx:
-            claimed = await self.p.repo.claim_submit(tx, gen.id, gen.submit_attempts, now)
-        if not claimed:
-            return False
+            if not await self.p.repo.claim_submit(tx, gen.id, gen.submit_attempts, now):
+                return None
+        gen = dataclasses.replace(gen, submit_attempts=gen.submit_attempts + 1)
         callback = None
         if self.p.uses_callbacks:
             callback = build_callback_url(
@@ -118,21 +127,21 @@ class Driver:
             self.p.checkpoint("after_create")
         except KieSubmitUnknown:
             log.warning("generation %s: createTask outcome unknown", gen.request_id)
-            return await self._outcome_unknown(await self._reload(gen))
+            return await self._outcome_unknown(gen)
         except KieError as error:
             return await self._submit_refused(gen, error)
         now = self.p.now()
-        first_check = self._first_check_delay(model)
         async with self.p.db.transaction() as tx:
-            moved = await self.p.repo.move(
+            submitted = await self.p.repo.move(
                 tx, gen.id, State.HELD, State.SUBMITTED, now,
-                kie_task_id=task_id, submitted_at=now, next_check_at=now + timedelta(seconds=first_check),
+                kie_task_id=task_id, submitted_at=now,
+                next_check_at=now + timedelta(seconds=self._first_check_delay(model)),
             )  # fmt: skip
-            if moved:
+            if submitted:
                 await self.p.repo.record_event(tx, gen, State.SUBMITTED, now, detail={"task_id": task_id})
-        if moved:
-            await self.p.delivery.progress(gen, "generating")
-        return False  # now it waits on Kie
+        if submitted:
+            await self.p.delivery.progress(submitted, "generating")
+        return None  # now it waits on Kie
 
     def _first_check_delay(self, model: ModelSpec) -> float:
         s = self.p.settings
@@ -140,30 +149,27 @@ class Driver:
             return max(s.callback_safety_poll_s, s.callback_safety_factor * model.typical_seconds)
         return next_poll_delay(0, model.typical_seconds, minimum=s.poll_min_s, maximum=s.poll_max_s)
 
-    async def _submit_refused(self, gen: Generation, error: KieError) -> bool:
+    async def _submit_refused(self, gen: Generation, error: KieError) -> Next:
         """Kie answered createTask with an error, so no task exists: retry if it may pass, else fail."""
         if isinstance(error, KieInsufficientCredits | KieAuthError):
             await self.p.alerts.kie_out_of_credits(f"{type(error).__name__} {error.code}: {error.message}")
-        if error.retryable and gen.submit_attempts + 1 < self.p.settings.submit_attempts:
-            delay = min(30.0, 2.0 * 2**gen.submit_attempts)
-            async with self.p.db.transaction() as tx:
-                # Back to "never sent" (a definite refusal created nothing), to be retried after `delay`.
-                await self.p.repo.move(
-                    tx, gen.id, State.HELD, State.HELD, self.p.now(),
-                    submit_attempts=0, poll_count=gen.poll_count + 1,
-                    next_check_at=self.p.now() + timedelta(seconds=delay), kie_code=error.code,
-                )  # fmt: skip
-            return False
-        return await self.fail(await self._reload(gen), classify(error), error.message, kie_code=error.code)
+        if error.retryable and gen.poll_count + 1 < self.p.settings.submit_attempts:
+            delay = min(30.0, 2.0 * 2**gen.poll_count)
+            # Back to "never sent" (a definite refusal created nothing), to be retried after `delay`.
+            await self._move(
+                gen, State.HELD, submit_attempts=0, poll_count=gen.poll_count + 1,
+                next_check_at=self.p.now() + timedelta(seconds=delay), kie_code=error.code,
+            )  # fmt: skip
+            return None
+        return await self.fail(gen, classify(error), error.message, kie_code=error.code)
 
-    async def _outcome_unknown(self, gen: Generation) -> bool:
+    async def _outcome_unknown(self, gen: Generation) -> Next:
         """createTask may or may not have created a task. Wait for its callback, or refund."""
         now = self.p.now()
         if self.p.uses_callbacks and gen.deadline_at and now < gen.deadline_at:
             # The callback URL names this generation: if Kie did create the task, its callback adopts it.
-            async with self.p.db.transaction() as tx:
-                await self.p.repo.move(tx, gen.id, State.HELD, State.HELD, now, next_check_at=gen.deadline_at)
-            return False
+            await self._move(gen, State.HELD, next_check_at=gen.deadline_at)
+            return None
         log.warning("generation %s: refunding, createTask outcome unknown (operator may lose credits)", gen.request_id)
         return await self.fail(gen, ErrorClass.SUBMIT_UNKNOWN, "the task's creation could not be confirmed")
 
@@ -179,52 +185,46 @@ class Driver:
             log.info("generation %s: status check failed: %s", gen.request_id, error)
             return None
 
-    async def _check(self, gen: Generation, model: ModelSpec) -> bool:
-        status = await self.check_status(gen, model)
-        return await self.apply_status(gen, model, status)
-
-    async def apply_status(self, gen: Generation, model: ModelSpec, status: TaskStatus | None) -> bool:
+    async def apply_status(self, gen: Generation, model: ModelSpec, status: TaskStatus | None) -> Next:
         """Act on a confirmed task status (from a poll, or a callback confirmed by a poll)."""
-        now = self.p.now()
         if gen.state not in (State.SUBMITTED, State.FAILED):
-            return False  # already past this point (a duplicate callback, a second worker)
+            return None  # already past this point (a duplicate callback, a second worker)
         if gen.state is State.FAILED and (status is None or status.state is not TaskState.SUCCESS):
-            return False  # only a late success changes a failed generation: it is delivered, free
+            return None  # only a late success changes a failed generation: it is delivered, free
+        now = self.p.now()
         if status is not None and status.state is TaskState.SUCCESS:
             if not status.result_urls:
                 return await self.fail(gen, ErrorClass.GENERATION_FAILED, "the model returned no result")
             async with self.p.db.transaction() as tx:
-                moved = await self.p.repo.move(
+                succeeded = await self.p.repo.move(
                     tx, gen.id, gen.state, State.SUCCEEDED, now,
                     result_urls=status.result_urls, completed_at=now, next_check_at=now,
                     poll_count=gen.poll_count + 1,
                 )  # fmt: skip
-                if moved:
+                if succeeded:
                     detail = {"credits_consumed": str(status.credits_consumed), "late": gen.state is State.FAILED}
                     await self.p.repo.record_event(tx, gen, State.SUCCEEDED, now, detail=detail)
             self.p.checkpoint("after_success")
-            return moved
+            return succeeded
         if status is not None and status.state is TaskState.FAILED:
             error = status.error()
             assert error is not None
             return await self.fail(gen, classify(error), error.message, kie_code=error.code)
         if gen.state is not State.SUBMITTED:
-            return False
+            return None
         if gen.deadline_at and now > gen.deadline_at:
             return await self.fail(gen, ErrorClass.TIMED_OUT, "no result within the time limit")
+        s = self.p.settings
         elapsed = (now - (gen.submitted_at or gen.created_at)).total_seconds()
         delay = (
-            self.p.settings.poll_max_s
+            s.poll_max_s
             if self.p.uses_callbacks
-            else next_poll_delay(elapsed, model.typical_seconds,
-                                 minimum=self.p.settings.poll_min_s, maximum=self.p.settings.poll_max_s)
-        )  # fmt: skip
-        async with self.p.db.transaction() as tx:
-            await self.p.repo.move(
-                tx, gen.id, State.SUBMITTED, State.SUBMITTED, now,
-                poll_count=gen.poll_count + 1, next_check_at=now + timedelta(seconds=delay),
-            )  # fmt: skip
-        return False
+            else next_poll_delay(elapsed, model.typical_seconds, minimum=s.poll_min_s, maximum=s.poll_max_s)
+        )
+        await self._move(
+            gen, State.SUBMITTED, poll_count=gen.poll_count + 1, next_check_at=now + timedelta(seconds=delay)
+        )
+        return None
 
     # ---- succeeded: download -----------------------------------------------------------------------
 
@@ -240,57 +240,53 @@ class Driver:
             files.append(self.p.store.describe(target, url))
         return files
 
-    async def _download(self, gen: Generation) -> bool:
+    async def _download(self, gen: Generation) -> Next:
         try:
             await self._fetch(gen)
         except KieFileTooLarge as error:
             return await self.fail(gen, ErrorClass.DELIVERY_FAILED, error.message)
         except KieError as error:
             if error.retryable:
-                await self._retry_later(gen, 10.0)
-                return False
+                await self._move(gen, gen.state, next_check_at=self.p.now() + timedelta(seconds=10))
+                return None
             return await self.fail(gen, ErrorClass.DELIVERY_FAILED, error.message)
-        now = self.p.now()
-        async with self.p.db.transaction() as tx:
-            moved = await self.p.repo.move(tx, gen.id, State.SUCCEEDED, State.DOWNLOADED, now, next_check_at=now)
+        downloaded = await self._move(gen, State.DOWNLOADED, next_check_at=self.p.now())
         self.p.checkpoint("after_download")
-        return moved
+        return downloaded
 
     # ---- downloaded: deliver, then settle ----------------------------------------------------------
 
-    async def _deliver(self, gen: Generation) -> bool:
+    async def _deliver(self, gen: Generation) -> Next:
         try:
             files = await self._fetch(gen)  # on another replica, or after a restart that lost the disk
         except KieError as error:
             return await self.fail(gen, ErrorClass.DELIVERY_FAILED, error.message)
-        now = self.p.now()
-        async with self.p.db.transaction() as tx:
-            # Only the worker that wins this change sends: a result is never sent twice.
-            if not await self.p.repo.move(tx, gen.id, State.DOWNLOADED, State.SENDING, now):
-                return False
+        # Only the worker that wins this change sends: a result is never sent twice.
+        sending = await self._move(gen, State.SENDING)
+        if sending is None:
+            return None
         try:
-            sent = await self.p.delivery.deliver(gen, files)
+            sent = await self.p.delivery.deliver(sending, files)
         except Exception as exc:  # the delivery port is the outside world: any failure means "not sent"
             log.warning("generation %s: delivery failed: %s", gen.request_id, exc)
             attempts = gen.poll_count + 1
-            async with self.p.db.transaction() as tx:
-                if attempts < self.p.settings.delivery_attempts:
-                    await self.p.repo.move(
-                        tx, gen.id, State.SENDING, State.DOWNLOADED, self.p.now(),
-                        poll_count=attempts, next_check_at=self.p.now() + timedelta(seconds=5 * attempts),
-                    )  # fmt: skip
-                    return False
-            return await self.fail(await self._reload(gen), ErrorClass.DELIVERY_FAILED, str(exc))
+            if attempts < self.p.settings.delivery_attempts:
+                await self._move(
+                    sending, State.DOWNLOADED, poll_count=attempts,
+                    next_check_at=self.p.now() + timedelta(seconds=5 * attempts),
+                )  # fmt: skip
+                return None
+            return await self.fail(sending, ErrorClass.DELIVERY_FAILED, str(exc))
         self.p.checkpoint("after_delivery")
-        await self._complete(await self._reload(gen), sent, confirmed=True)
+        await self._complete(sending, sent, confirmed=True)
         self.p.store.discard(gen.id)
-        return False
+        return None
 
-    async def _settle_unconfirmed(self, gen: Generation) -> bool:
+    async def _settle_unconfirmed(self, gen: Generation) -> Next:
         """A restart found a delivery started but not recorded. Never send twice: settle; it can be re-sent."""
         log.warning("generation %s: delivery unconfirmed after a restart; settling, result kept", gen.request_id)
         await self._complete(gen, [], confirmed=False)
-        return False
+        return None
 
     async def _complete(self, gen: Generation, sent: list[dict[str, str]], *, confirmed: bool) -> None:
         now = self.p.now()
@@ -308,14 +304,14 @@ class Driver:
                 tx, gen.id, State.SENDING, State.COMPLETED, now,
                 result_files=sent, charged_kopecks=charged, next_check_at=None,
             )  # fmt: skip
-            if not moved:
+            if moved is None:
                 raise _Lost()
             await self.p.repo.record_event(tx, gen, State.COMPLETED, now, detail={"confirmed": confirmed})
 
     # ---- failure -----------------------------------------------------------------------------------
 
-    async def fail(self, gen: Generation, error_class: ErrorClass, message: str | None, **fields: Any) -> bool:
-        """Release the money and mark the generation failed, in one transaction; the user is told next."""
+    async def fail(self, gen: Generation, error_class: ErrorClass, message: str | None, **fields: Any) -> Next:
+        """Release the money and mark the generation failed, in one transaction; then tell the user."""
         now = self.p.now()
         async with self.p.db.transaction() as tx:
             if gen.is_free:
@@ -326,19 +322,19 @@ class Driver:
                     await self.p.ledger.release(
                         f"gen:{gen.request_id}:release", gen.hold_key, reason=error_class, tx=tx
                     )
-            moved = await self.p.repo.move(
+            failed = await self.p.repo.move(
                 tx, gen.id, gen.state, State.FAILED, now,
                 error_class=error_class.value, error_message=(message or "")[:2000],
                 kie_code=fields.get("kie_code"), next_check_at=now,
             )  # fmt: skip
-            if not moved:
+            if failed is None:
                 raise _Lost()
             await self.p.repo.record_event(
                 tx, gen, State.FAILED, now,
                 error_class=error_class.value, kie_code=fields.get("kie_code"), kie_message=message,
             )  # fmt: skip
-        await self._notify_failure(await self._reload(gen))
-        return False
+        await self._notify_failure(failed)
+        return None
 
     async def _notify_failure(self, gen: Generation) -> None:
         """Tell the user once; `next_check_at` set means "not told yet" (it survives a crash)."""
@@ -350,31 +346,18 @@ class Driver:
         refunded = 0 if gen.is_free else gen.price_kopecks
         await self.p.delivery.fail(gen, Failure(gen.error_class or ErrorClass.UPSTREAM, gen.error_message, refunded))
 
-    # ---- helpers -----------------------------------------------------------------------------------
-
-    async def _reload(self, gen: Generation) -> Generation:
-        fresh = await self.load(gen.id)
-        assert fresh is not None
-        return fresh
-
-    async def _retry_later(self, gen: Generation, seconds: float) -> None:
-        async with self.p.db.transaction() as tx:
-            await self.p.repo.move(
-                tx, gen.id, gen.state, gen.state, self.p.now(), next_check_at=self.p.now() + timedelta(seconds=seconds)
-            )
-
 
 class _Lost(Exception):
     """Another worker changed the row first; this worker's transaction is rolled back and it stops."""
 
 
-async def run_guarded(driver: Driver, generation_id: int) -> None:
-    """Run the driver; losing a race to another worker is normal and ends quietly."""
+async def run_guarded(driver: Driver, gen: Generation) -> None:
+    """Run the driver from `gen`; losing a race to another worker is normal and ends quietly."""
     try:
-        await driver.run(generation_id)
+        await driver.run_from(gen)
     except _Lost:
         return
     except asyncio.CancelledError:
         raise
     except Exception:
-        log.exception("generation %s: unexpected error while driving", generation_id)
+        log.exception("generation %s: unexpected error while driving", gen.request_id)

@@ -132,7 +132,7 @@ CLAIM_DUE = Sql(
 # process would race each other exactly like two replicas.
 LEASE = Sql(
     "UPDATE generations SET lease_owner = :owner, lease_until = :until WHERE id = :id "
-    "AND (lease_until IS NULL OR lease_until < :now) RETURNING id"
+    f"AND (lease_until IS NULL OR lease_until < :now) RETURNING {COLUMNS}"
 )
 CLAIM_SUBMIT = Sql(
     "UPDATE generations SET submit_attempts = :attempts + 1, updated_at = :now "
@@ -155,7 +155,7 @@ def transition_sql(assignments: str) -> Sql:
     extra = f", {assignments}" if assignments else ""
     return Sql(
         f"UPDATE generations SET state = :new_state, updated_at = :now{extra} "
-        "WHERE id = :id AND state = :expected RETURNING id"
+        f"WHERE id = :id AND state = :expected RETURNING {COLUMNS}"
     )
 
 
@@ -187,14 +187,15 @@ class GenerationRepo:
 
     async def move(
         self, tx: RawTx, generation_id: int, expected: State, new: State, now: datetime, **changes: Any
-    ) -> bool:
-        """Set `state` from `expected` to `new` (plus `changes`); False when another worker got there first."""
+    ) -> Generation | None:
+        """Set `state` from `expected` to `new` (plus `changes`) and return the new row; None when another
+        worker got there first."""
         key = ",".join(sorted(changes))
         sql = self._transitions.get(key)
         if sql is None:
             sql = self._transitions[key] = transition_sql(", ".join(f"{c} = :{c}" for c in sorted(changes)))
         row = await tx.fetchrow(sql, id=generation_id, expected=expected.value, new_state=new.value, now=now, **changes)
-        return row is not None
+        return _generation(row) if row else None
 
     async def claim_submit(self, tx: RawTx, generation_id: int, attempts: int, now: datetime) -> bool:
         """Count a createTask attempt before it is sent; only one worker can claim attempt N."""
@@ -230,8 +231,12 @@ class GenerationRepo:
     async def claim_due(self, tx: RawTx, now: datetime, limit: int) -> list[int]:
         return [int(r[0]) for r in await tx.fetchall(CLAIM_DUE, now=now, limit=limit)]
 
-    async def lease(self, tx: RawTx, generation_id: int, owner: str, now: datetime, until: datetime) -> bool:
-        return await tx.fetchrow(LEASE, id=generation_id, owner=owner, now=now, until=until) is not None
+    async def lease(
+        self, tx: RawTx, generation_id: int, owner: str, now: datetime, until: datetime
+    ) -> Generation | None:
+        """Take the row's lease if it is free or expired; returns the row (None: someone else holds it)."""
+        row = await tx.fetchrow(LEASE, id=generation_id, owner=owner, now=now, until=until)
+        return _generation(row) if row else None
 
     async def due_now(self, tx: RawTx, generation_id: int, now: datetime) -> None:
         await tx.execute(DUE_NOW, id=generation_id, now=now)

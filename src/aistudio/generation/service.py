@@ -18,11 +18,11 @@ from aistudio.pricing.fx import FxRate
 class GenerationService:
     """Offer → launch → (worker) → delivered or refunded."""
 
-    def __init__(self, pipeline: Pipeline, fx: Callable[[], Awaitable[FxRate]]) -> None:
+    def __init__(self, pipeline: Pipeline, fx: Callable[[], Awaitable[FxRate]], *, worker_batch: int = 200) -> None:
         self.pipeline = pipeline
         self._fx = fx
         self.driver = Driver(pipeline)
-        self.worker = GenerationWorker(pipeline)
+        self.worker = GenerationWorker(pipeline, batch=worker_batch)
 
     async def offer(self, model_id: str, raw_inputs: dict[str, Any]) -> Offer:
         """The exact price for these inputs (raises `InputValidationError`, `LaunchRefused`)."""

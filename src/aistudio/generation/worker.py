@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
 from aistudio.generation.callbacks import confirm_guarded
 from aistudio.generation.context import Pipeline
 from aistudio.generation.driver import Driver, run_guarded
+from aistudio.generation.repo import Generation
 
 log = logging.getLogger(__name__)
 
@@ -33,54 +36,64 @@ class GenerationWorker:
         """Look for due work now instead of after the idle pause."""
         self._wake.set()
 
-    async def claim(self) -> list[int]:
+    async def claim(self) -> list[Generation]:
         now = self.p.now()
         async with self.p.db.transaction() as tx:
             ids = await self.p.repo.claim_due(tx, now, self._batch)
             claimed = []
             for generation_id in ids:
-                if await self.p.repo.lease(tx, generation_id, self.p.worker_id, now, self.p.lease_until()):
-                    claimed.append(generation_id)
+                gen = await self.p.repo.lease(tx, generation_id, self.p.worker_id, now, self.p.lease_until())
+                if gen is not None:
+                    claimed.append(gen)
         return claimed
 
     def drive_soon(self, generation_id: int) -> None:
-        """Drive one generation in the background (after a launch or a callback), holding its lease."""
-        task = asyncio.create_task(self._drive_leased(generation_id, claimed=False))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        """Drive one generation in the background (after a launch), holding its lease."""
+        self._spawn(self._drive_leased(generation_id, confirm=False))
 
     def confirm_soon(self, generation_id: int) -> None:
         """A callback said the task ended: confirm with Kie and drive on, holding the lease."""
-        task = asyncio.create_task(self._drive_leased(generation_id, claimed=False, confirm=True))
+        self._spawn(self._drive_leased(generation_id, confirm=True))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _drive_leased(self, generation_id: int, *, claimed: bool, confirm: bool = False) -> None:
+    async def _drive_leased(self, generation_id: int, *, confirm: bool) -> None:
         async with self._slots:
-            if not claimed:
-                now = self.p.now()
-                async with self.p.db.transaction() as tx:
-                    if not await self.p.repo.lease(tx, generation_id, self.p.worker_id, now, self.p.lease_until()):
-                        if confirm:  # the holder may be mid-poll; make sure someone checks right after it
-                            await self.p.repo.due_now(tx, generation_id, now)
-                        return
-            if confirm:
-                await confirm_guarded(self.driver, generation_id)
-            else:
-                await run_guarded(self.driver, generation_id)
-            # Released only when the work ended normally: a process that dies (or is cancelled) mid-way
-            # keeps its lease until it expires, so nobody resumes a step that may still be in flight.
+            now = self.p.now()
             async with self.p.db.transaction() as tx:
-                await self.p.repo.unlease(tx, generation_id, self.p.worker_id)
+                gen = await self.p.repo.lease(tx, generation_id, self.p.worker_id, now, self.p.lease_until())
+                if gen is None:
+                    if confirm:  # the holder may be mid-poll; make sure someone checks right after it
+                        await self.p.repo.due_now(tx, generation_id, now)
+                    return
+            await self._drive(gen, confirm=confirm)
+
+    async def _drive(self, gen: Generation, *, confirm: bool) -> None:
+        """Work a leased row, then give the lease back.
+
+        Released only when the work ended normally: a process that dies (or is cancelled) mid-way keeps its
+        lease until it expires, so nobody resumes a step that may still be in flight.
+        """
+        if confirm:
+            await confirm_guarded(self.driver, gen)
+        else:
+            await run_guarded(self.driver, gen)
+        async with self.p.db.transaction() as tx:
+            await self.p.repo.unlease(tx, gen.id, self.p.worker_id)
 
     async def run_once(self) -> int:
         """Claim one batch and start driving it; returns how many were claimed."""
         claimed = await self.claim()
-        for generation_id in claimed:
-            task = asyncio.create_task(self._drive_leased(generation_id, claimed=True))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        for gen in claimed:
+            self._spawn(self._drive_claimed(gen))
         return len(claimed)
+
+    async def _drive_claimed(self, gen: Generation) -> None:
+        async with self._slots:
+            await self._drive(gen, confirm=False)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set: claim due work, drive it, pause briefly when there is none."""
