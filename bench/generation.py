@@ -119,7 +119,7 @@ async def run_mode(database_url: str, kie_url: str, *, n: int, callbacks: bool, 
         await web_runner.setup()
         await web.TCPSite(web_runner, "127.0.0.1", port).start()
         callback_base = f"http://127.0.0.1:{port}"
-    client = KieClient(API_KEY, base_url=kie_url, upload_base_url=kie_url, max_connections=32)
+    client = KieClient(API_KEY, base_url=kie_url, upload_base_url=kie_url, max_connections=16)
     catalog = load_catalog()
     with tempfile.TemporaryDirectory() as results:
         pipeline = Pipeline(

@@ -17,11 +17,12 @@ async def insert_generation(engine: AsyncEngine, repo: GenerationRepo) -> int:
     await make_user(engine, Ledger(engine), 1)
     now = utcnow()
     async with RawDb(engine).transaction() as tx:
-        return await repo.insert(
+        gen = await repo.insert(
             tx, request_id=new_request_id(), user_id=1, model_id="z-image", family="market", inputs={"prompt": "x"},
             is_free=True, credits=0.8, price=0, fx=95, markup=2, hold_key=None, chat_id=None, source_id=None,
             now=now, deadline=now + timedelta(minutes=10),
         )  # fmt: skip
+        return gen.id
 
 
 async def test_a_held_lease_cannot_be_taken_again_even_by_the_same_process(engine: AsyncEngine) -> None:

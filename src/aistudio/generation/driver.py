@@ -61,8 +61,8 @@ class Driver:
         self.p = pipeline
 
     async def load(self, generation_id: int) -> Generation | None:
-        async with self.p.db.transaction() as tx:
-            return await self.p.repo.get(tx, generation_id)
+        async with self.p.db.reading() as conn:
+            return await self.p.repo.get(conn, generation_id)
 
     async def run(self, generation_id: int) -> None:
         gen = await self.load(generation_id)

@@ -88,7 +88,7 @@ async def launch(
             await pipeline.ledger.hold(
                 hold_key, user_id, offer.quote.kopecks, reason=offer.model.id, meta={"request_id": request_id}, tx=tx
             )
-        generation_id = await pipeline.repo.insert(
+        gen = await pipeline.repo.insert(
             tx,
             request_id=request_id,
             user_id=user_id,
@@ -106,7 +106,5 @@ async def launch(
             now=now,
             deadline=deadline,
         )
-        gen = await pipeline.repo.get(tx, generation_id)
-        assert gen is not None
         await pipeline.repo.record_event(tx, gen, State.HELD, now, detail={"fx_source": offer.fx.source})
     return gen

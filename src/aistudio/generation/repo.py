@@ -107,7 +107,7 @@ INSERT = Sql(
     "price_kopecks, fx_rub_per_usd, markup, hold_key, submit_attempts, charged_kopecks, poll_count, chat_id, "
     "source_generation_id, next_check_at, deadline_at, created_at, updated_at) VALUES (:request_id, :user_id, "
     ":model_id, :family, :inputs, 'held', :is_free, :credits, :price, :fx, :markup, :hold_key, 0, 0, 0, :chat_id, "
-    ":source_id, :now, :deadline, :now, :now) RETURNING id"
+    f":source_id, :now, :deadline, :now, :now) RETURNING {COLUMNS}"
 )
 GET = Sql(f"SELECT {COLUMNS} FROM generations WHERE id = :id")
 GET_FOR_UPDATE = Sql(f"SELECT {COLUMNS} FROM generations WHERE id = :id FOR UPDATE")
@@ -165,10 +165,10 @@ class GenerationRepo:
     def __init__(self) -> None:
         self._transitions: dict[str, Sql] = {}
 
-    async def insert(self, tx: RawTx, **values: Any) -> int:
+    async def insert(self, tx: RawTx, **values: Any) -> Generation:
         row = await tx.fetchrow(INSERT, **values)
         assert row is not None
-        return int(row[0])
+        return _generation(row)
 
     async def get(self, tx: RawTx, generation_id: int, *, lock: bool = False) -> Generation | None:
         row = await tx.fetchrow(GET_FOR_UPDATE if lock else GET, id=generation_id)
