@@ -99,10 +99,38 @@ def catalog_export(
 
 
 @app.command()
-def demo(port: int = typer.Option(8080, help="Port of the sandbox web chat.")) -> None:
+def demo(
+    port: int = typer.Option(8080, help="Port of the sandbox web chat and the emulated Bot API."),
+    time_scale: float = typer.Option(0.3, help="Real seconds per emulated Kie second (0.3: a 10 s task takes 3 s)."),
+) -> None:
     """Run the whole bot in the local sandbox: emulated Telegram and Kie, no tokens, no spend."""
-    typer.echo("sandbox not built yet: the emulators and the bot wiring land with the Sandbox issue", err=True)
-    raise typer.Exit(1)
+    import asyncio
+    import logging
+
+    from aistudio.sandbox.demo import run_demo
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(run_demo(port, time_scale=time_scale))
+
+
+sandbox_app = typer.Typer(help="Run one emulator alone.", no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
+
+
+@sandbox_app.command("kie")
+def sandbox_kie(port: int = typer.Option(8081), time_scale: float = typer.Option(1.0)) -> None:
+    """The Kie.ai emulator (API, uploads, callbacks, control API under /sandbox/)."""
+    from aistudio.sandbox.kie.__main__ import main as kie_main
+
+    kie_main(["--port", str(port), "--time-scale", str(time_scale)])
+
+
+@sandbox_app.command("telegram")
+def sandbox_telegram(port: int = typer.Option(8080)) -> None:
+    """The Telegram Bot API emulator with the web chat at /."""
+    from aistudio.sandbox.telegram.__main__ import main as telegram_main
+
+    telegram_main(["--port", str(port)])
 
 
 if __name__ == "__main__":

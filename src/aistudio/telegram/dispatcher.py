@@ -1,0 +1,33 @@
+"""The dispatcher: storage, middlewares and the routers, in the one place that decides their order."""
+
+from __future__ import annotations
+
+from aiogram import Dispatcher
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.memory import MemoryStorage
+
+from aistudio.telegram import errors
+from aistudio.telegram.handlers import fallback, start
+from aistudio.telegram.middlewares import RequestIdMiddleware, ThrottlingMiddleware, UserMiddleware
+from aistudio.telegram.services import BotServices
+
+# Feature routers first, the catch-all fallback last.
+ROUTERS = [start.router]
+
+
+def create_storage(redis_url: str | None) -> BaseStorage:
+    """FSM state in memory, or in Redis when several replicas share the users."""
+    if redis_url:
+        from aiogram.fsm.storage.redis import DefaultKeyBuilder, RedisStorage
+
+        return RedisStorage.from_url(redis_url, key_builder=DefaultKeyBuilder(with_destiny=True))
+    return MemoryStorage()
+
+
+def create_dispatcher(services: BotServices, *, throttle_rate: float = 3.0, throttle_burst: int = 8) -> Dispatcher:
+    dp = Dispatcher(storage=create_storage(services.settings.redis_url), services=services)
+    dp.update.outer_middleware(RequestIdMiddleware())
+    dp.update.outer_middleware(ThrottlingMiddleware(services, rate=throttle_rate, burst=throttle_burst))
+    dp.update.outer_middleware(UserMiddleware(services))
+    dp.include_routers(errors.router, *ROUTERS, fallback.router)
+    return dp

@@ -1,0 +1,1 @@
+"""One router per feature; `aistudio.telegram.dispatcher.ROUTERS` decides their order."""

@@ -1,0 +1,80 @@
+"""/start, /menu and /lang: registration (with the welcome bonus), the task-first main menu, language."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+from aistudio.billing.accounts import Operator
+from aistudio.db.repo.users import UserRow, set_language
+from aistudio.i18n import LANGUAGES
+from aistudio.telegram.callbacks import LangCb, MenuCb
+from aistudio.telegram.keyboards import main_menu
+from aistudio.telegram.services import BotServices
+
+router = Router(name=__name__)
+
+
+async def grant_start_bonus(services: BotServices, user: UserRow) -> int:
+    """Credit the welcome bonus once per user (the key makes a repeat a no-op); returns kopecks credited."""
+    amount = services.start_bonus_kopecks
+    if amount <= 0:
+        return 0
+    result = await services.ledger.credit(f"bonus:start:{user.id}", user.id, amount, Operator.BONUS, reason="welcome")
+    return 0 if result.duplicate else amount
+
+
+@router.message(CommandStart())
+async def on_start(
+    message: Message, command: CommandObject, services: BotServices, user: UserRow, lang: str, user_created: bool
+) -> None:
+    t = services.t
+    bonus = await grant_start_bonus(services, user) if user_created else 0
+    name = message.from_user.first_name if message.from_user else ""
+    text = t("start.welcome", lang, name=name)
+    if bonus:
+        text += "\n\n" + t("start.bonus", lang, amount=f"{bonus / 100:g}")
+    await message.answer(text, reply_markup=main_menu(t, lang))
+
+
+@router.message(Command("menu"))
+async def on_menu_command(message: Message, services: BotServices, lang: str) -> None:
+    await message.answer(services.t("menu.title", lang), reply_markup=main_menu(services.t, lang))
+
+
+@router.callback_query(MenuCb.filter(F.to == "main"))
+async def on_main_menu(query: CallbackQuery, services: BotServices, lang: str) -> None:
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_text(services.t("menu.title", lang), reply_markup=main_menu(services.t, lang))
+
+
+def language_keyboard(services: BotServices) -> InlineKeyboardMarkup:
+    buttons = [
+        InlineKeyboardButton(text=services.t("lang.name", code), callback_data=LangCb(code=code).pack())
+        for code in LANGUAGES
+    ]
+    return InlineKeyboardMarkup(inline_keyboard=[buttons])
+
+
+@router.message(Command("lang"))
+async def on_lang_command(message: Message, services: BotServices, lang: str) -> None:
+    await message.answer(services.t("lang.choose", lang), reply_markup=language_keyboard(services))
+
+
+@router.callback_query(MenuCb.filter(F.to == "lang"))
+async def on_lang_menu(query: CallbackQuery, services: BotServices, lang: str) -> None:
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_text(services.t("lang.choose", lang), reply_markup=language_keyboard(services))
+
+
+@router.callback_query(LangCb.filter())
+async def on_lang_chosen(query: CallbackQuery, callback_data: LangCb, services: BotServices, user: UserRow) -> None:
+    lang = callback_data.code if callback_data.code in LANGUAGES else "ru"
+    async with services.engine.begin() as conn:
+        await set_language(conn, user.id, lang)
+    await query.answer(services.t("lang.changed", lang))
+    if isinstance(query.message, Message):
+        await query.message.edit_text(services.t("menu.title", lang), reply_markup=main_menu(services.t, lang))

@@ -1,0 +1,31 @@
+"""What handlers may use: the domain services, built once by the composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from aistudio.billing.ledger import Ledger
+from aistudio.catalog.loader import Catalog
+from aistudio.config import Settings
+from aistudio.generation.service import GenerationService
+from aistudio.i18n import Translator
+from aistudio.pricing.fx import FxService
+
+
+@dataclass
+class BotServices:
+    settings: Settings
+    engine: AsyncEngine
+    ledger: Ledger
+    catalog: Catalog
+    generations: GenerationService
+    fx: FxService
+    t: Translator
+    free_model_ids: frozenset[str]
+
+    @property
+    def start_bonus_kopecks(self) -> int:
+        return int(self.settings.start_bonus_rub * Decimal(100))
