@@ -29,6 +29,7 @@ from aistudio.pricing.free_tier import FreeLimits, FreeTier, derive_free_models
 from aistudio.pricing.fx import FxService
 from aistudio.telegram.alerts import AdminAlerts
 from aistudio.telegram.bot import create_bot
+from aistudio.telegram.commands import set_bot_commands
 from aistudio.telegram.delivery import TelegramDelivery
 from aistudio.telegram.dispatcher import create_dispatcher
 from aistudio.telegram.services import BotServices
@@ -125,7 +126,7 @@ async def build_app(
     generations = GenerationService(pipeline, fx.current)
     services = BotServices(
         settings=settings, engine=engine, ledger=ledger, catalog=catalog, generations=generations, fx=fx, t=t,
-        free_model_ids=free_ids,
+        free_model_ids=free_ids, kie=kie,
     )  # fmt: skip
     dispatcher = create_dispatcher(services)
     web_app = web.Application()
@@ -147,6 +148,7 @@ async def serve_web(app: web.Application, host: str, port: int) -> web.AppRunner
 
 async def run_polling(parts: AppParts, stop: asyncio.Event) -> None:
     """Long polling plus the generation worker, until `stop` is set."""
+    await set_bot_commands(parts.bot, parts.services.t)
     worker = asyncio.create_task(parts.generations.run(stop))
     polling = asyncio.create_task(
         parts.dispatcher.start_polling(parts.bot, handle_signals=False, close_bot_session=False)

@@ -7,12 +7,12 @@ from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
 
 from aistudio.telegram import errors
-from aistudio.telegram.handlers import fallback, start
+from aistudio.telegram.handlers import balance, catalog, fallback, help, history, results, start, wizard
 from aistudio.telegram.middlewares import RequestIdMiddleware, ThrottlingMiddleware, UserMiddleware
 from aistudio.telegram.services import BotServices
 
-# Feature routers first, the catch-all fallback last.
-ROUTERS = [start.router]
+# Feature routers first, the catch-all fallback last. Each module builds a fresh router on request.
+FEATURES = [start, catalog, wizard, results, history, balance, help]
 
 
 def create_storage(redis_url: str | None) -> BaseStorage:
@@ -29,5 +29,5 @@ def create_dispatcher(services: BotServices, *, throttle_rate: float = 3.0, thro
     dp.update.outer_middleware(RequestIdMiddleware())
     dp.update.outer_middleware(ThrottlingMiddleware(services, rate=throttle_rate, burst=throttle_burst))
     dp.update.outer_middleware(UserMiddleware(services))
-    dp.include_routers(errors.router, *ROUTERS, fallback.router)
+    dp.include_routers(errors.build_router(), *(m.build_router() for m in FEATURES), fallback.build_router())
     return dp

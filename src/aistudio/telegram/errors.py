@@ -13,10 +13,8 @@ from aistudio.telegram.keyboards import back_to_menu
 from aistudio.telegram.services import BotServices
 
 log = logging.getLogger(__name__)
-router = Router(name=__name__)
 
 
-@router.errors()
 async def on_error(event: ErrorEvent, services: BotServices, request_id: str | None = None) -> bool:
     rq = request_id or "RQ-????????"
     log.error("update %s failed [%s]: %r", event.update.update_id, rq, event.exception, exc_info=event.exception)
@@ -37,3 +35,10 @@ async def on_error(event: ErrorEvent, services: BotServices, request_id: str | N
     except Exception:  # answering may fail for the same reason the handler did; the log has it
         log.exception("could not tell the user about %s", rq)
     return True
+
+
+def build_router() -> Router:
+    """A fresh router (a router can belong to one dispatcher only; tests build many)."""
+    router = Router(name=__name__)
+    router.errors.register(on_error)
+    return router

@@ -12,6 +12,7 @@ from aistudio.catalog.loader import Catalog
 from aistudio.config import Settings
 from aistudio.generation.service import GenerationService
 from aistudio.i18n import Translator
+from aistudio.kie.client import KieClient
 from aistudio.pricing.fx import FxService
 
 
@@ -25,6 +26,7 @@ class BotServices:
     fx: FxService
     t: Translator
     free_model_ids: frozenset[str]
+    kie: KieClient  # for uploading users' files to Kie's file host
 
     @property
     def start_bonus_kopecks(self) -> int:

@@ -13,8 +13,6 @@ from aistudio.telegram.callbacks import LangCb, MenuCb
 from aistudio.telegram.keyboards import main_menu
 from aistudio.telegram.services import BotServices
 
-router = Router(name=__name__)
-
 
 async def grant_start_bonus(services: BotServices, user: UserRow) -> int:
     """Credit the welcome bonus once per user (the key makes a repeat a no-op); returns kopecks credited."""
@@ -25,7 +23,6 @@ async def grant_start_bonus(services: BotServices, user: UserRow) -> int:
     return 0 if result.duplicate else amount
 
 
-@router.message(CommandStart())
 async def on_start(
     message: Message, command: CommandObject, services: BotServices, user: UserRow, lang: str, user_created: bool
 ) -> None:
@@ -38,12 +35,10 @@ async def on_start(
     await message.answer(text, reply_markup=main_menu(t, lang))
 
 
-@router.message(Command("menu"))
 async def on_menu_command(message: Message, services: BotServices, lang: str) -> None:
     await message.answer(services.t("menu.title", lang), reply_markup=main_menu(services.t, lang))
 
 
-@router.callback_query(MenuCb.filter(F.to == "main"))
 async def on_main_menu(query: CallbackQuery, services: BotServices, lang: str) -> None:
     await query.answer()
     if isinstance(query.message, Message):
@@ -58,19 +53,16 @@ def language_keyboard(services: BotServices) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[buttons])
 
 
-@router.message(Command("lang"))
 async def on_lang_command(message: Message, services: BotServices, lang: str) -> None:
     await message.answer(services.t("lang.choose", lang), reply_markup=language_keyboard(services))
 
 
-@router.callback_query(MenuCb.filter(F.to == "lang"))
 async def on_lang_menu(query: CallbackQuery, services: BotServices, lang: str) -> None:
     await query.answer()
     if isinstance(query.message, Message):
         await query.message.edit_text(services.t("lang.choose", lang), reply_markup=language_keyboard(services))
 
 
-@router.callback_query(LangCb.filter())
 async def on_lang_chosen(query: CallbackQuery, callback_data: LangCb, services: BotServices, user: UserRow) -> None:
     lang = callback_data.code if callback_data.code in LANGUAGES else "ru"
     async with services.engine.begin() as conn:
@@ -78,3 +70,15 @@ async def on_lang_chosen(query: CallbackQuery, callback_data: LangCb, services: 
     await query.answer(services.t("lang.changed", lang))
     if isinstance(query.message, Message):
         await query.message.edit_text(services.t("menu.title", lang), reply_markup=main_menu(services.t, lang))
+
+
+def build_router() -> Router:
+    """A fresh router (a router can belong to one dispatcher only; tests build many)."""
+    router = Router(name=__name__)
+    router.message.register(on_start, CommandStart())
+    router.message.register(on_menu_command, Command("menu"))
+    router.callback_query.register(on_main_menu, MenuCb.filter(F.to == "main"))
+    router.message.register(on_lang_command, Command("lang"))
+    router.callback_query.register(on_lang_menu, MenuCb.filter(F.to == "lang"))
+    router.callback_query.register(on_lang_chosen, LangCb.filter())
+    return router
