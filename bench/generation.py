@@ -80,6 +80,9 @@ class TimedDelivery:
     async def progress(self, gen: Generation, state: str) -> None:
         return None
 
+    async def unconfirmed(self, gen: Generation) -> None:
+        return None
+
 
 def start_emulator(port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(

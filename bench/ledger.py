@@ -102,9 +102,7 @@ async def bench_database(url: str, *, wallets: int, workers: int, seconds: float
         many = await run_pairs(ledger, ids, workers=workers, seconds=seconds)
         result = {"pairs_per_s": round(many, 1)}
         if hot:
-            result["hot_pairs_per_s"] = round(
-                await run_pairs(ledger, ids[:1], workers=workers, seconds=seconds), 1
-            )
+            result["hot_pairs_per_s"] = round(await run_pairs(ledger, ids[:1], workers=workers, seconds=seconds), 1)
         report = await check_invariants(engine)
         result["books_balanced"] = report.ok
         return result
@@ -140,9 +138,7 @@ def pgbench_tps(base_url: str, *, clients: int, seconds: int) -> float:
         ).stdout  # fmt: skip
     finally:
         pg_admin(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", out) or re.search(
-        r"tps = ([\d.]+)", out
-    )
+    tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", out) or re.search(r"tps = ([\d.]+)", out)
     return float(tps.group(1))
 
 
@@ -165,9 +161,7 @@ def main() -> None:
         sqlite_url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.sqlite3'}"
         upgrade_to_head(sqlite_url)
         sqlite = asyncio.run(
-            bench_database(
-                sqlite_url, wallets=args.wallets, workers=args.workers, seconds=args.seconds, hot=False
-            )
+            bench_database(sqlite_url, wallets=args.wallets, workers=args.workers, seconds=args.seconds, hot=False)
         )
     print(f"sqlite: {sqlite}", flush=True)
 

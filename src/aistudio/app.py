@@ -30,7 +30,7 @@ from aistudio.pricing.fx import FxService
 from aistudio.telegram.alerts import AdminAlerts
 from aistudio.telegram.bot import create_bot
 from aistudio.telegram.commands import set_bot_commands
-from aistudio.telegram.delivery import TelegramDelivery
+from aistudio.telegram.delivery_notices import AppDelivery
 from aistudio.telegram.dispatcher import create_dispatcher
 from aistudio.telegram.services import BotServices
 from aistudio.web.kie_callbacks import add_kie_callback_route
@@ -110,7 +110,7 @@ async def build_app(
                 settings.free_per_model_per_day, settings.free_per_model_per_hour, settings.free_daily_credit_cap
             )
         ),
-        delivery=TelegramDelivery(bot, engine, catalog, t),
+        delivery=AppDelivery(bot, engine, catalog, t),
         alerts=AdminAlerts(bot, settings.admin_ids),
         store=ResultStore(results_dir or Path("var") / "results"),
         settings=PipelineSettings(

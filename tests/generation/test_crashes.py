@@ -58,6 +58,8 @@ async def test_crash_with_callbacks_ends_delivered_once_and_charged_once(with_ca
     assert gen.charged_kopecks == PAID_PRICE and await h.available(user) == 1_000 - PAID_PRICE
     assert [g for g, _ in delivery.delivered] == [gid]
     assert (await h.stats())[CREATE] == 1
+    # After a crash between sending and recording, the user also gets the "it is ready" notice.
+    assert delivery.unconfirmed_ids == ([gid] if point == "after_delivery" else [])
     await h.assert_books_balanced()
 
 

@@ -47,6 +47,11 @@ class DeliveryPort(Protocol):
         """The generation moved on (queued, generating); the UI may update its progress message."""
         ...
 
+    async def unconfirmed(self, gen: Generation) -> None:
+        """A restart found this result's sending started but not confirmed: it may not have arrived.
+        Never re-sent automatically (that could send it twice); tell the user how to get it again."""
+        ...
+
 
 class AlertPort(Protocol):
     async def kie_out_of_credits(self, message: str) -> None:
@@ -61,6 +66,7 @@ class RecordingDelivery:
     delivered: list[tuple[int, list[ResultFile]]] = field(default_factory=list)
     failed: list[tuple[int, Failure]] = field(default_factory=list)
     progressed: list[tuple[int, str]] = field(default_factory=list)
+    unconfirmed_ids: list[int] = field(default_factory=list)
     fail_next_deliveries: int = 0
 
     async def deliver(self, gen: Generation, files: list[ResultFile]) -> list[dict[str, str]]:
@@ -75,6 +81,9 @@ class RecordingDelivery:
 
     async def progress(self, gen: Generation, state: str) -> None:
         self.progressed.append((gen.id, state))
+
+    async def unconfirmed(self, gen: Generation) -> None:
+        self.unconfirmed_ids.append(gen.id)
 
 
 @dataclass

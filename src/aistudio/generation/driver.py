@@ -286,6 +286,7 @@ class Driver:
         """A restart found a delivery started but not recorded. Never send twice: settle; it can be re-sent."""
         log.warning("generation %s: delivery unconfirmed after a restart; settling, result kept", gen.request_id)
         await self._complete(gen, [], confirmed=False)
+        await self.p.delivery.unconfirmed(gen)
         return None
 
     async def _complete(self, gen: Generation, sent: list[dict[str, str]], *, confirmed: bool) -> None:
