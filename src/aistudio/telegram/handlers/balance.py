@@ -1,10 +1,67 @@
-"""Feature router: balance (being built; see the user-journey issue)."""
+"""/balance: what the user can spend, what is reserved, the last ledger entries, and how to top up."""
 
 from __future__ import annotations
 
-from aiogram import Router
+from aiogram import F, Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+
+from aistudio.billing.queries import wallet_balance
+from aistudio.db.repo.users import UserRow
+from aistudio.telegram import balance_views as views
+from aistudio.telegram.balance_queries import statement_entries
+from aistudio.telegram.balance_views import BalanceCb
+from aistudio.telegram.callbacks import MenuCb
+from aistudio.telegram.services import BotServices
+
+STATEMENT_LINES = 10
+
+
+async def show(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup) -> None:
+    """Replace the pressed message with the next screen; a media message (a result) gets a new one instead."""
+    message = query.message
+    if not isinstance(message, Message):
+        return
+    if message.text is None:
+        await message.answer(text, reply_markup=markup)
+        return
+    try:
+        await message.edit_text(text, reply_markup=markup)
+    except TelegramBadRequest as exc:
+        if "message is not modified" not in str(exc):  # a double press shows the same screen again
+            raise
+
+
+async def render_balance(services: BotServices, user: UserRow, lang: str) -> tuple[str, InlineKeyboardMarkup]:
+    balance = await wallet_balance(services.engine, user.id)
+    entries = await statement_entries(services.engine, user.id, limit=STATEMENT_LINES)
+    text = views.balance_text(services.t, lang, services.catalog, balance, entries)
+    return text, views.balance_keyboard(services.t, lang)
+
+
+async def on_balance_command(message: Message, services: BotServices, user: UserRow, lang: str) -> None:
+    text, markup = await render_balance(services, user, lang)
+    await message.answer(text, reply_markup=markup)
+
+
+async def on_balance_button(query: CallbackQuery, services: BotServices, user: UserRow, lang: str) -> None:
+    await query.answer()
+    await show(query, *await render_balance(services, user, lang))
+
+
+async def on_topup(query: CallbackQuery, services: BotServices, lang: str) -> None:
+    """Top-ups arrive with the payments feature; until then, say how to add money through support."""
+    await query.answer()
+    t = services.t
+    await show(query, views.topup_text(t, lang, services.settings.support_contact), views.topup_keyboard(t, lang))
 
 
 def build_router() -> Router:
     """A fresh router (a router can belong to one dispatcher only; tests build many)."""
-    return Router(name=__name__)
+    router = Router(name=__name__)
+    router.message.register(on_balance_command, Command("balance"))
+    router.callback_query.register(on_balance_button, MenuCb.filter(F.to == "balance"))
+    router.callback_query.register(on_balance_button, BalanceCb.filter(F.action == "show"))
+    router.callback_query.register(on_topup, BalanceCb.filter(F.action == "topup"))
+    return router
