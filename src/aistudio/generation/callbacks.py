@@ -50,7 +50,7 @@ async def accept_callback(
     if gen.kie_task_id is None:
         if gen.state is not State.HELD or gen.submit_attempts == 0:
             return CallbackAnswer(409, "no task was submitted for this generation")
-        async with pipeline.db.transaction() as tx:
+        async with pipeline.db.single() as tx:
             adopted = await pipeline.repo.adopt_task(tx, gen.id, task_id, pipeline.now())
         if adopted:
             log.info("generation %s: adopted task %s from its callback", gen.request_id, task_id)

@@ -96,7 +96,8 @@ class Driver:
         return None
 
     async def _move(self, gen: Generation, new: State, **changes: Any) -> Next:
-        async with self.p.db.transaction() as tx:
+        """A state change that is one compare-and-set statement (nothing else to keep atomic with it)."""
+        async with self.p.db.single() as tx:
             return await self.p.repo.move(tx, gen.id, gen.state, new, self.p.now(), **changes)
 
     # ---- held: submit ------------------------------------------------------------------------------
@@ -110,7 +111,7 @@ class Driver:
             return await self.fail(gen, ErrorClass.UPSTREAM, "could not submit before the deadline")
         # Claim the right to send createTask: the attempt is counted before the request leaves, so a crash
         # after sending can never lead to a second createTask for the same generation.
-        async with self.p.db.transaction() as tx:
+        async with self.p.db.single() as tx:
             if not await self.p.repo.claim_submit(tx, gen.id, gen.submit_attempts, now):
                 return None
         gen = dataclasses.replace(gen, submit_attempts=gen.submit_attempts + 1)
@@ -341,7 +342,7 @@ class Driver:
         """Tell the user once; `next_check_at` set means "not told yet" (it survives a crash)."""
         if gen.next_check_at is None:
             return
-        async with self.p.db.transaction() as tx:
+        async with self.p.db.single() as tx:
             if not await self.p.repo.mark_notified(tx, gen.id, self.p.now()):
                 return
         refunded = 0 if gen.is_free else gen.price_kopecks

@@ -63,12 +63,13 @@ class GenerationWorker:
     async def _drive_leased(self, generation_id: int, *, confirm: bool) -> None:
         async with self._slots:
             now = self.p.now()
-            async with self.p.db.transaction() as tx:
+            async with self.p.db.single() as tx:
                 gen = await self.p.repo.lease(tx, generation_id, self.p.worker_id, now, self.p.lease_until())
-                if gen is None:
-                    if confirm:  # the holder may be mid-poll; make sure someone checks right after it
+            if gen is None:
+                if confirm:  # the holder may be mid-poll; make sure someone checks right after it
+                    async with self.p.db.single() as tx:
                         await self.p.repo.due_now(tx, generation_id, now)
-                    return
+                return
             await self._drive(gen, confirm=confirm)
 
     async def _drive(self, gen: Generation, *, confirm: bool) -> None:
@@ -81,7 +82,7 @@ class GenerationWorker:
             await confirm_guarded(self.driver, gen)
         else:
             await run_guarded(self.driver, gen)
-        async with self.p.db.transaction() as tx:
+        async with self.p.db.single() as tx:
             await self.p.repo.unlease(tx, gen.id, self.p.worker_id)
 
     async def run_once(self) -> int:
