@@ -66,3 +66,28 @@ async def test_launch_driver_and_scheduler_never_work_one_row_at_once(with_callb
     stats = await h.stats()
     assert stats["POST /api/v1/jobs/createTask"] == 20 and stats["GET /api/v1/jobs/recordInfo"] == 20
     assert sorted(g for g, _ in h.delivery.delivered) == sorted(g.id for g in gens)
+
+
+async def test_every_state_change_is_in_the_event_log(with_callbacks: Harness) -> None:
+    import sqlalchemy as sa
+
+    from aistudio.db.tables import generation_events
+
+    h = with_callbacks
+    h.build()
+    h.start_worker()
+    user = await h.user(1, balance=1_000)
+    await h.faults(rate_limit_next=1)
+
+    gen = await h.wait_state((await h.launch(user)).id, State.COMPLETED)
+
+    async with h.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(generation_events.c.state, generation_events.c.kie_code, generation_events.c.request_id)
+                .where(generation_events.c.generation_id == gen.id)
+                .order_by(generation_events.c.id)
+            )
+        ).all()
+    assert [r.state for r in rows] == ["held", "held", "submitted", "succeeded", "downloaded", "sending", "completed"]
+    assert rows[1].kie_code == 429 and {r.request_id for r in rows} == {gen.request_id}

@@ -96,9 +96,18 @@ class Driver:
         return None
 
     async def _move(self, gen: Generation, new: State, **changes: Any) -> Next:
-        """A state change that is one compare-and-set statement (nothing else to keep atomic with it)."""
+        """A compare-and-set that only reschedules (same state): one statement, nothing else to record."""
         async with self.p.db.single() as tx:
             return await self.p.repo.move(tx, gen.id, gen.state, new, self.p.now(), **changes)
+
+    async def _change(self, gen: Generation, new: State, event: dict[str, Any] | None = None, **changes: Any) -> Next:
+        """A state change with its event row, in one transaction (every change is in the event log)."""
+        now = self.p.now()
+        async with self.p.db.transaction() as tx:
+            moved = await self.p.repo.move(tx, gen.id, gen.state, new, now, **changes)
+            if moved is not None:
+                await self.p.repo.record_event(tx, gen, new, now, **(event or {}))
+        return moved
 
     # ---- held: submit ------------------------------------------------------------------------------
 
@@ -157,8 +166,11 @@ class Driver:
         if error.retryable and gen.poll_count + 1 < self.p.settings.submit_attempts:
             delay = min(30.0, 2.0 * 2**gen.poll_count)
             # Back to "never sent" (a definite refusal created nothing), to be retried after `delay`.
-            await self._move(
-                gen, State.HELD, submit_attempts=0, poll_count=gen.poll_count + 1,
+            await self._change(
+                gen, State.HELD,
+                {"error_class": classify(error).value, "kie_code": error.code, "kie_message": error.message,
+                 "detail": {"retry_in_s": delay}},
+                submit_attempts=0, poll_count=gen.poll_count + 1,
                 next_check_at=self.p.now() + timedelta(seconds=delay), kie_code=error.code,
             )  # fmt: skip
             return None
@@ -251,7 +263,7 @@ class Driver:
                 await self._move(gen, gen.state, next_check_at=self.p.now() + timedelta(seconds=10))
                 return None
             return await self.fail(gen, ErrorClass.DELIVERY_FAILED, error.message)
-        downloaded = await self._move(gen, State.DOWNLOADED, next_check_at=self.p.now())
+        downloaded = await self._change(gen, State.DOWNLOADED, next_check_at=self.p.now())
         self.p.checkpoint("after_download")
         return downloaded
 
@@ -263,7 +275,7 @@ class Driver:
         except KieError as error:
             return await self.fail(gen, ErrorClass.DELIVERY_FAILED, error.message)
         # Only the worker that wins this change sends: a result is never sent twice.
-        sending = await self._move(gen, State.SENDING)
+        sending = await self._change(gen, State.SENDING)
         if sending is None:
             return None
         try:
@@ -272,9 +284,11 @@ class Driver:
             log.warning("generation %s: delivery failed: %s", gen.request_id, exc)
             attempts = gen.poll_count + 1
             if attempts < self.p.settings.delivery_attempts:
-                await self._move(
-                    sending, State.DOWNLOADED, poll_count=attempts,
-                    next_check_at=self.p.now() + timedelta(seconds=5 * attempts),
+                await self._change(
+                    sending, State.DOWNLOADED,
+                    {"error_class": ErrorClass.DELIVERY_FAILED.value, "kie_message": str(exc)[:500],
+                     "detail": {"delivery_attempt": attempts}},
+                    poll_count=attempts, next_check_at=self.p.now() + timedelta(seconds=5 * attempts),
                 )  # fmt: skip
                 return None
             return await self.fail(sending, ErrorClass.DELIVERY_FAILED, str(exc))
