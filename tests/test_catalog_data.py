@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 
 from aistudio.catalog import Catalog, Category, InputField, ModelSpec, load_catalog
+from aistudio.catalog.report import verify_report
 from aistudio.catalog.validation import validate_inputs
+from aistudio.pricing.free_tier import derive_free_models
 from aistudio.pricing.price import kopecks_for_credits
 
 CATALOG: Catalog = load_catalog()
@@ -123,13 +125,17 @@ def test_every_wizard_field_has_short_labels_in_both_languages(model_id: str) ->
         assert len(field.label.ru) <= 30 and len(field.label.en) <= 30, field.name
 
 
+# URL fields that are not uploads: Wan 3.0's document reference and web page link (never collected).
+NOT_UPLOADS = {"reference_file_urls", "reference_link_urls"}
+
+
 @pytest.mark.parametrize("model_id", [m.id for m in CATALOG])
 def test_every_upload_field_declares_its_media_kind(model_id: str) -> None:
     for field in _model(model_id).inputs:
         looks_like_upload = field.name in ("image", "image_input") or field.name.lower().endswith(
             ("_url", "_urls", "imageurls")
         )
-        if looks_like_upload:
+        if looks_like_upload and field.name not in NOT_UPLOADS:
             assert field.media in ("image", "video", "audio"), field.name
 
 
@@ -300,6 +306,50 @@ PRICE_CASES = [
     # suno: "Generate Music costs 12 credits per request"; "Generate sounds costs 2.5 credits per request"
     ("ai-music-api/generate", {"prompt": PROMPT, "instrumental": True}, "12"),
     ("ai-music-api/sounds", {"prompt": "Rain on a tin roof"}, "2.5"),
+    # veo 3.1 lite (family API, 720p): "Lite mode ... 720P — 30 credits per video"
+    ("veo/generate", {"prompt": PROMPT, "model": "veo3_lite"}, "30"),
+    # runway: "5s at 720p costs 12 credits, while 10s at 720p or 5s at 1080p cost 30 credits per video"
+    ("runway", {"prompt": PROMPT}, "12"),
+    ("runway", {"prompt": PROMPT, "duration": 10}, "30"),
+    ("runway", {"prompt": PROMPT, "quality": "1080p"}, "30"),
+    # 4o image: "6 credits per image" (nVariants images per request)
+    ("4o-image-api", {"prompt": PROMPT}, "6"),
+    ("4o-image-api", {"prompt": PROMPT, "nVariants": 4}, "24"),
+    # flux kontext: "Pro mode at 5 credits per image and Max mode at 10 credits per image"
+    ("flux-kontext-pro", {"prompt": PROMPT}, "5"),
+    ("flux-kontext-max", {"prompt": PROMPT}, "10"),
+    # gemini omni: "720P/1080P: 4s 63 ... 10s 126; 4K: 4s 147 ... 10s 210" (no video input)
+    ("gemini-omni-video", {"prompt": PROMPT}, "63"),
+    ("gemini-omni-video", {"prompt": PROMPT, "duration": "10", "resolution": "4k"}, "210"),
+    ("google/gemini-omni-flash-1-1", {"prompt": PROMPT, "duration": "8", "resolution": "360p"}, "105"),
+    # pixverse v6: "720P: 7.2 credits/s no audio | 9.6 credits/s with audio; 1080P: 14.4 | 18.4"
+    ("pixverse-v6/text-to-video", {"prompt": PROMPT}, "36"),
+    ("pixverse-v6/text-to-video", {"prompt": PROMPT, "quality": "1080p", "generate_audio_switch": True}, "92"),
+    # seedance 2.5 (no video input): "480P 28 credits/s, 720P 63, 1080P 158"
+    ("bytedance/seedance-2-5", {"prompt": PROMPT}, "315"),
+    ("bytedance/seedance-2-mini", {"prompt": PROMPT, "resolution": "480p", "duration": 10}, "38"),
+    # kling 3.0 omni: "720P 14 credits/s no audio | 18 with audio; 4K 67"
+    ("kling-3.0-omni/text-to-video", {"prompt": PROMPT, "audio": True}, "90"),
+    ("kling-3.0-omni/text-to-video", {"prompt": PROMPT, "resolution": "4k", "duration": 3}, "201"),
+    # wan 2.7 video edit: "16 credits per second for 720p, 24 for 1080p"; duration 0 = the whole clip (≤ 10 s)
+    ("wan/2-7-videoedit", {"prompt": PROMPT, "video_url": CLIP}, "240"),
+    ("wan/2-7-videoedit", {"prompt": PROMPT, "video_url": CLIP, "duration": 4, "resolution": "720p"}, "64"),
+    # wan 2.7 image: "WAN-2.7 Image Pro costs 12 credits per image, while WAN-2.7 Image costs 4.8"
+    ("wan/2-7-image", {"prompt": PROMPT, "n": 3}, "14.4"),
+    ("wan/2-7-image-pro", {"prompt": PROMPT}, "12"),
+    # qwen3 edit: "4.8 credits per image ... input images are charged at 0.5 credits per image" (≤ 3 inputs)
+    ("qwen3/image-to-image", {"prompt": PROMPT, "image_urls": [PHOTO]}, "6.3"),
+    # ideogram character: "12 credits Turbo, 18 Balanced, 24 Quality" per requested image
+    ("ideogram/character", {"prompt": PROMPT, "reference_image_urls": [PHOTO], "num_images": "2"}, "36"),
+    # seedream 5 pro: "1K: 7 credits per image, 2K: 14"; edit adds 0.5 per input after the first (≤ 3 inputs)
+    ("seedream/5-pro-text-to-image", {"prompt": PROMPT, "quality": "high"}, "14"),
+    ("seedream/5-pro-image-to-image", {"prompt": PROMPT, "image_urls": [PHOTO]}, "8"),
+    # happyhorse 1.1: "22.5 credits/s for 720 p or 29 credits/s for 1080 p"
+    ("happyhorse-1-1/text-to-video", {"prompt": PROMPT}, "145"),
+    # minimax h3: "768P: 8 credits/s; 2K: 13 credits/s"
+    ("minimax-h3/text-to-video", {"prompt": PROMPT, "resolution": "768P"}, "48"),
+    # wan 2.2 speech-to-video: "720 p 24 credits/s" × 80 frames / 16 fps = 5 s
+    ("wan/2-2-a14b-speech-to-video-turbo", {"prompt": PROMPT, "image_url": PHOTO, "audio_url": VOICE}, "60"),
     # infinitalk: "3 credits/s for 480P, 12 credits/s for 720P, up to 15 seconds per generation"
     # (charged for the full 15 s: the catalog cannot read the audio length yet)
     ("infinitalk/from-audio", {"prompt": PROMPT, "image_url": PHOTO, "audio_url": VOICE}, "45"),
@@ -317,9 +367,7 @@ PRICE_CASES = [
 def _case_id(model_id: str, inputs: dict[str, Any]) -> str:
     """`kling-2.6/text-to-video[sound=True,duration=5]`: the priced options, not prompts or uploads."""
     options = [
-        f"{name}={value}"
-        for name, value in inputs.items()
-        if name not in ("prompt", "text") and not _is_upload(value)
+        f"{name}={value}" for name, value in inputs.items() if name not in ("prompt", "text") and not _is_upload(value)
     ]
     if "text" in inputs:
         options.append(f"{len(inputs['text'])} chars")
@@ -348,11 +396,40 @@ def test_price_cases_cover_at_least_twelve_models() -> None:
 def test_option_combination_kie_does_not_offer_has_no_price() -> None:
     # Hailuo 2.3: "10 seconds videos are not supported for 1080p resolution"; the price text has no such row.
     model = _model("hailuo/2-3-image-to-video-standard")
-    inputs = validate_inputs(
-        model, {"prompt": PROMPT, "image_url": PHOTO, "duration": "10", "resolution": "1080P"}
-    )
+    inputs = validate_inputs(model, {"prompt": PROMPT, "image_url": PHOTO, "duration": "10", "resolution": "1080P"})
     with pytest.raises(ValueError, match="no price"):
         model.pricing.credits(inputs)
+
+
+def test_verify_counts_every_market_and_family_model_and_each_enabled_one_has_a_price() -> None:
+    report = verify_report(
+        CATALOG, free_size=5, usd_per_credit=Decimal("0.005"), fx=Decimal("95"), markup=Decimal("2.0")
+    )
+    assert report["market_models"] >= 138
+    enabled_families = {family for family, counts in report["per_family"].items() if counts["enabled"]}
+    assert enabled_families >= {"market", "veo", "suno", "runway", "gpt4o_image", "flux_kontext"}
+    assert report["enabled_without_price"] == []
+    assert all(report["disabled_reasons"].values())
+    # verify does not import the database layer; its free tier must stay the pricing module's.
+    assert report["free_tier"] == [m.id for m in derive_free_models(CATALOG, 5)]
+
+
+def test_curated_models_lead_the_menu() -> None:
+    order = [m.id for m in CATALOG.visible()]
+    leaders = [
+        "google/nano-banana",
+        "seedream/4.5-text-to-image",
+        "kling-2.6/text-to-video",
+        "veo/generate",
+        "hailuo/2-3-image-to-video-standard",
+        "ai-music-api/generate",
+        "elevenlabs/text-to-speech-multilingual-v2",
+        "recraft/remove-background",
+        "recraft/crisp-upscale",
+    ]
+    positions = [order.index(model_id) for model_id in leaders]
+    assert positions == sorted(positions) and positions[-1] < len(leaders) * 4
+    assert all("popular" in _model(model_id).tags for model_id in leaders)
 
 
 # ----------------------------------------------------------------------------------------- roubles

@@ -7,9 +7,15 @@ from decimal import Decimal
 from typing import Any
 
 from aistudio.catalog.loader import Catalog
-from aistudio.catalog.models import Category, ModelSpec
-from aistudio.pricing.free_tier import derive_free_models
+from aistudio.catalog.models import Category, Family, ModelSpec
 from aistudio.pricing.price import format_rub, kopecks_for_credits
+
+
+def _free_models(catalog: Catalog, size: int) -> list[ModelSpec]:
+    """`aistudio.pricing.free_tier.derive_free_models`, without importing the database layer it lives beside
+    (SQLAlchemy alone takes longer to import than the whole verify run); a test keeps the two equal."""
+    candidates = [m for m in catalog if m.enabled and not m.hidden]
+    return sorted(candidates, key=lambda m: (m.pricing.credits(m.defaults()), m.id))[:size]
 
 
 def _kopecks(model: ModelSpec, *, usd_per_credit: Decimal, fx: Decimal, markup: Decimal) -> int:
@@ -23,14 +29,35 @@ def verify_report(
     visible = catalog.visible()
     per_category = Counter(m.category.value for m in visible)
     prices = [_kopecks(m, usd_per_credit=usd_per_credit, fx=fx, markup=markup) for m in visible]
+    per_family = {
+        f.value: {
+            "total": sum(1 for m in catalog if m.family is f),
+            "enabled": sum(1 for m in catalog if m.family is f and m.enabled),
+        }
+        for f in Family
+    }
+    unpriced = []
+    for m in catalog:
+        if not m.enabled:
+            continue
+        try:
+            if m.pricing.credits(m.defaults()) <= 0:
+                unpriced.append(m.id)
+        except (ValueError, ArithmeticError):
+            unpriced.append(m.id)
     return {
         "models_total": len(catalog),
         "models_enabled": len(visible),
+        "market_models": per_family[Family.MARKET.value]["total"],
+        "family_models": len(catalog) - per_family[Family.MARKET.value]["total"],
+        "per_family": per_family,
+        "enabled_without_price": unpriced,
         "disabled": sorted(m.id for m in catalog if not m.enabled),
+        "disabled_reasons": {m.id: m.disabled_reason for m in catalog if not m.enabled},
         "hidden": sorted(m.id for m in catalog if m.hidden),
         "per_category": {c.value: per_category.get(c.value, 0) for c in Category},
         "missing_categories": [c.value for c in Category if per_category.get(c.value, 0) == 0],
-        "free_tier": [m.id for m in derive_free_models(catalog, free_size)],
+        "free_tier": [m.id for m in _free_models(catalog, free_size)],
         "price_min_rub": format_rub(min(prices)) if prices else None,
         "price_max_rub": format_rub(max(prices)) if prices else None,
     }
