@@ -32,6 +32,17 @@ def migrate() -> None:
     typer.echo("database is at the newest revision")
 
 
+@app.command()
+def run() -> None:
+    """Run the bot: long polling (one instance polls, others wait), or webhook mode when WEBHOOK_BASE_URL is set.
+
+    Serves /healthz, /readyz and /metrics on WEB_HOST:WEB_PORT; SIGTERM or SIGINT stops it gracefully.
+    """
+    from aistudio.ops.runner import main
+
+    raise typer.Exit(main(_settings()))
+
+
 def _load_catalog_or_exit():
     from aistudio.catalog import CatalogError, load_catalog
 
@@ -96,6 +107,88 @@ def catalog_export(
     )
     json.dump({"models": models}, sys.stdout, ensure_ascii=False, indent=2)
     sys.stdout.write("\n")
+
+
+@catalog_app.command("sync")
+def catalog_sync(
+    source: str | None = typer.Option(
+        None, "--from", help="Read saved answers from DIR (models.json, schema_<id>.json, price_<id>.json)."
+    ),
+    out: str | None = typer.Option(None, "--out", help="Also write the diff to FILE."),
+    apply: bool = typer.Option(False, "--apply", help="Add new models disabled, disable changed and retired ones."),
+    as_json: bool = typer.Option(False, "--json", help="Print the diff as JSON."),
+    save: str | None = typer.Option(None, "--save", help="Live mode: also save Kie's answers to DIR."),
+    pause: float = typer.Option(1.5, "--pause", help="Live mode: seconds between Kie calls."),
+    catalog_dir: str | None = typer.Option(None, "--catalog-dir", help="Catalog directory (default: shipped)."),
+) -> None:
+    """Compare the catalog with Kie's catalog endpoints and print a reviewed diff (exit 1 when it differs).
+
+    Never deletes or enables a model; `--apply` writes new models disabled into `_sync_pending.yaml` and
+    disables models whose fields or price changed (and retires vanished ones) until a person reviews them.
+    """
+    import asyncio
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from aistudio.catalog import CatalogError, load_catalog
+    from aistudio.catalog.loader import CATALOG_DIR
+    from aistudio.catalog.sync import apply_report, compare, fetch_snapshot, read_snapshot
+
+    directory = Path(catalog_dir) if catalog_dir else CATALOG_DIR
+    try:
+        catalog = load_catalog(directory)
+    except CatalogError as exc:
+        typer.echo(f"catalog invalid: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if source is not None:
+        try:
+            snapshot = read_snapshot(Path(source))
+        except (OSError, ValueError) as exc:
+            typer.echo(f"cannot read {source}: {exc}", err=True)
+            raise typer.Exit(2) from None
+    else:
+        from aistudio.kie import KieClient
+        from aistudio.kie.errors import KieError
+
+        settings = _settings()
+        if settings.kie_api_key is None:
+            typer.echo("KIE_API_KEY is not set (or use --from DIR)", err=True)
+            raise typer.Exit(2)
+
+        async def fetch():
+            async with KieClient(
+                settings.kie_api_key.get_secret_value(),
+                base_url=settings.kie_api_base,
+                get_attempts=3,
+                backoff_base=2.0,
+                backoff_max=30.0,
+            ) as client:
+                return await fetch_snapshot(
+                    client,
+                    pause=pause,
+                    save_to=Path(save) if save else None,
+                    progress=lambda model: typer.echo(f"  reading {model}", err=True),
+                )
+
+        try:
+            snapshot = asyncio.run(fetch())
+        except (KieError, ValueError) as exc:
+            typer.echo(f"cannot read Kie's catalog: {exc}", err=True)
+            raise typer.Exit(2) from None
+    report = compare(catalog, snapshot)
+    text = json.dumps(report.to_json(), ensure_ascii=False, indent=2) + "\n" if as_json else report.render()
+    typer.echo(text, nl=False)
+    if out is not None:
+        Path(out).write_text(text, encoding="utf-8")
+    if apply and not report.empty:
+        result = apply_report(report, directory, today=datetime.now(UTC).date().isoformat())
+        typer.echo(
+            f"applied: {len(result.added)} added disabled, {len(result.disabled)} disabled, "
+            f"{len(result.retired)} retired" + (f", skipped {', '.join(result.skipped)}" if result.skipped else ""),
+            err=True,
+        )
+    if not report.empty:
+        raise typer.Exit(1)
 
 
 @app.command()
