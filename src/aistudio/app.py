@@ -1,4 +1,8 @@
-"""The composition root: settings → engine → services → bot → dispatcher → web app. Nothing else wires."""
+"""The composition root: settings → engine → services → bot → dispatcher → web app. Nothing else wires.
+
+Run modes (long polling under a lock, webhook) and the shutdown sequence live in `aistudio.ops.runner`;
+the demo and the end-to-end tests drive `build_app` + `run_polling` themselves.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +11,31 @@ import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aistudio import __version__
-from aistudio.billing.ledger import Ledger
 from aistudio.catalog.loader import Catalog, load_catalog
 from aistudio.config import Settings
 from aistudio.db.engine import create_engine
-from aistudio.db.migrate import is_at_head
+from aistudio.db.migrate import current_revision, head_revision
 from aistudio.db.rawsql import RawDb
 from aistudio.generation.context import Pipeline, PipelineSettings
 from aistudio.generation.delivery import ResultStore
 from aistudio.generation.service import GenerationService
 from aistudio.i18n import translator
 from aistudio.kie import KieClient, KieGateway, make_limiter
+from aistudio.ops.metrics import MeteredDelivery, MeteredLedger, Metrics, ScrapeRefresher, instrument_kie
+from aistudio.ops.middleware import GATE_KEY, METRICS_KEY
+from aistudio.ops.state import RunState
+from aistudio.ops.updates import ProcessedUpdates
+from aistudio.ops.version import build_info
 from aistudio.pricing.free_tier import FreeLimits, FreeTier, derive_free_models
 from aistudio.pricing.fx import FxService
 from aistudio.telegram.alerts import AdminAlerts
@@ -33,9 +44,15 @@ from aistudio.telegram.commands import set_bot_commands
 from aistudio.telegram.delivery_notices import AppDelivery
 from aistudio.telegram.dispatcher import create_dispatcher
 from aistudio.telegram.services import BotServices
+from aistudio.web.health import Readiness, add_health_routes
 from aistudio.web.kie_callbacks import add_kie_callback_route
+from aistudio.web.telegram_webhook import WebhookIntake, add_webhook_route
 
 log = logging.getLogger(__name__)
+
+
+class SchemaNotAtHead(RuntimeError):
+    """The database needs `aistudio migrate` before this version can run."""
 
 
 @dataclass
@@ -50,13 +67,25 @@ class AppParts:
     kie: KieClient
     web_app: web.Application
     background: list[asyncio.Task[None]] = field(default_factory=list)
+    metrics: Metrics = field(default_factory=Metrics)
+    state: RunState = field(default_factory=RunState)
+    updates: ProcessedUpdates | None = None
+    webhook: WebhookIntake | None = None  # set when WEBHOOK_BASE_URL and WEBHOOK_SECRET are
+    refresher: ScrapeRefresher | None = None
 
     async def close(self) -> None:
+        """Close every pool and client (after the work is stopped; see `aistudio.ops.runner`)."""
         for task in self.background:
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
+        if self.refresher is not None:
+            await self.refresher.aclose()
         await self.kie.aclose()
         await self.bot.session.close()
+        with contextlib.suppress(Exception):
+            await self.dispatcher.storage.close()
+        with contextlib.suppress(Exception):
+            await self.generations.pipeline.limiter.close()
         await self.engine.dispose()
 
 
@@ -86,9 +115,19 @@ async def build_app(
     catalog = load_catalog()
     free_ids = startup_checks(settings, catalog)
     engine = create_engine(settings.database_url)
-    if not await is_at_head(engine):
-        raise RuntimeError("the database schema is not at the newest revision: run `aistudio migrate`")
-    ledger = Ledger(engine)
+    head = head_revision(settings.database_url)
+    try:
+        at_head = await current_revision(engine) == head
+    except BaseException:
+        await engine.dispose()
+        raise
+    if not at_head:
+        await engine.dispose()
+        raise SchemaNotAtHead("the database schema is not at the newest revision: run `aistudio migrate`")
+    info = build_info()
+    metrics = Metrics()
+    metrics.set_build(info)
+    ledger = MeteredLedger(engine, metrics=metrics, hold_ttl=timedelta(seconds=settings.hold_ttl_seconds))
     await ledger.accounts.ensure_operator_accounts()
     t = translator()
     bot = create_bot(settings)
@@ -97,6 +136,7 @@ async def build_app(
         base_url=settings.kie_api_base,
         upload_base_url=settings.kie_upload_base,
     )
+    instrument_kie(kie._http, metrics, [settings.kie_api_base, settings.kie_upload_base])
     fx = FxService(engine, source_url=settings.fx_source_url, fallback=settings.fx_fallback_rub_per_usd)
     public = callback_base_url or settings.webhook_base_url
     pipeline = Pipeline(
@@ -110,7 +150,7 @@ async def build_app(
                 settings.free_per_model_per_day, settings.free_per_model_per_hour, settings.free_daily_credit_cap
             )
         ),
-        delivery=AppDelivery(bot, engine, catalog, t),
+        delivery=MeteredDelivery(AppDelivery(bot, engine, catalog, t), metrics),
         alerts=AdminAlerts(bot, settings.admin_ids),
         store=ResultStore(results_dir or Path("var") / "results"),
         settings=PipelineSettings(
@@ -129,14 +169,38 @@ async def build_app(
         free_model_ids=free_ids, kie=kie,
     )  # fmt: skip
     dispatcher = create_dispatcher(services)
+    dispatcher[METRICS_KEY] = metrics
+
+    state = RunState()
+    raw = RawDb(engine)
+
+    async def free_spent() -> Decimal:
+        async with raw.reading() as tx:
+            return await pipeline.free_tier.spent_today(tx)
+
+    refresher = ScrapeRefresher(
+        metrics, free_spent=free_spent, kie_balance=kie.credit_balance if settings.kie_api_key else None
+    )
+    metrics.free_credits_cap.set(float(settings.free_daily_credit_cap))
     web_app = web.Application()
     add_kie_callback_route(web_app, lambda: generations)
-    web_app.router.add_get("/healthz", _healthz)
-    return AppParts(settings, engine, catalog, bot, dispatcher, services, generations, kie, web_app)
-
-
-async def _healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok", "version": __version__})
+    add_health_routes(
+        web_app,
+        build=info,
+        readiness=Readiness(engine, catalog, head, state),
+        metrics=metrics,
+        refresh=refresher.refresh,
+        metrics_token=settings.metrics_token.get_secret_value() if settings.metrics_token else None,
+    )
+    updates = ProcessedUpdates(raw)
+    webhook = None
+    if settings.webhook_base_url and settings.webhook_secret:
+        webhook = WebhookIntake(dispatcher, bot, updates, settings.webhook_secret.get_secret_value(), metrics)
+        add_webhook_route(web_app, webhook)
+    return AppParts(
+        settings, engine, catalog, bot, dispatcher, services, generations, kie, web_app,
+        metrics=metrics, state=state, updates=updates, webhook=webhook, refresher=refresher,
+    )  # fmt: skip
 
 
 async def serve_web(app: web.Application, host: str, port: int) -> web.AppRunner:
@@ -146,15 +210,43 @@ async def serve_web(app: web.Application, host: str, port: int) -> web.AppRunner
     return runner
 
 
-async def run_polling(parts: AppParts, stop: asyncio.Event) -> None:
-    """Long polling plus the generation worker, until `stop` is set."""
+async def run_polling(
+    parts: AppParts, stop: asyncio.Event, *, once_only: bool = False, drain_timeout: float | None = None
+) -> None:
+    """Long polling plus the generation worker, until `stop` is set; then a graceful stop.
+
+    `once_only` records each update before handling it (`aistudio run`: a takeover re-reads the batch its
+    predecessor had not confirmed). Stopping: no new updates, the updates being handled finish, the worker
+    stops claiming and the generations it drives finish (each wait bounded by `drain_timeout`).
+    """
     await set_bot_commands(parts.bot, parts.services.t)
     worker = asyncio.create_task(parts.generations.run(stop))
+    extra = {GATE_KEY: parts.updates} if once_only and parts.updates is not None else {}
     polling = asyncio.create_task(
-        parts.dispatcher.start_polling(parts.bot, handle_signals=False, close_bot_session=False)
+        parts.dispatcher.start_polling(parts.bot, handle_signals=False, close_bot_session=False, **extra)
     )
-    await stop.wait()
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait([polling, stopped], return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if polling.done() and not stop.is_set():
+        log.error("polling ended on its own: %r", polling.exception() if not polling.cancelled() else "cancelled")
     with contextlib.suppress(RuntimeError):
         await parts.dispatcher.stop_polling()
+    await _wait_all(parts.dispatcher._handle_update_tasks, drain_timeout, "updates being handled")
+    stop.set()
     await asyncio.gather(polling, worker, return_exceptions=True)
-    await parts.generations.drain()
+    await _wait_for(parts.generations.drain(), drain_timeout, "generations being driven")
+
+
+async def _wait_all(tasks: set[asyncio.Task[Any]], limit_s: float | None, what: str) -> None:
+    if tasks:
+        _, pending = await asyncio.wait(list(tasks), timeout=limit_s)
+        if pending:
+            log.warning("shutdown: %d %s did not finish in %.0f s", len(pending), what, limit_s or 0)
+
+
+async def _wait_for(work: Any, limit_s: float | None, what: str) -> None:
+    try:
+        await asyncio.wait_for(work, limit_s)
+    except TimeoutError:
+        log.warning("shutdown: %s did not finish in %.0f s; their leases let another process resume", what, limit_s)

@@ -32,6 +32,17 @@ def migrate() -> None:
     typer.echo("database is at the newest revision")
 
 
+@app.command()
+def run() -> None:
+    """Run the bot: long polling (one instance polls, others wait), or webhook mode when WEBHOOK_BASE_URL is set.
+
+    Serves /healthz, /readyz and /metrics on WEB_HOST:WEB_PORT; SIGTERM or SIGINT stops it gracefully.
+    """
+    from aistudio.ops.runner import main
+
+    raise typer.Exit(main(_settings()))
+
+
 def _load_catalog_or_exit():
     from aistudio.catalog import CatalogError, load_catalog
 

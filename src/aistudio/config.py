@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8000, ge=1, le=65535)
 
+    # operations (aistudio run)
+    webhook_max_connections: int = Field(default=40, ge=1, le=100)
+    metrics_token: SecretStr | None = None
+    shutdown_timeout_seconds: float = Field(default=20.0, ge=1, le=600)
+    polling_lock_retry_seconds: float = Field(default=2.0, ge=0.05, le=60)
+
     # money
     markup: Decimal = Field(default=Decimal("2.0"), gt=0, le=100)
     usd_per_credit: Decimal = Field(default=Decimal("0.005"), gt=0)
@@ -72,7 +78,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "redis_url", "telegram_bot_token", "webhook_base_url", "webhook_secret", "kie_api_key",
-        "kie_callback_hmac_key", mode="before",
+        "kie_callback_hmac_key", "metrics_token", mode="before",
     )  # fmt: skip
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:

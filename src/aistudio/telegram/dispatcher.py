@@ -6,6 +6,7 @@ from aiogram import Dispatcher
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
 
+from aistudio.ops.middleware import install_ops_middlewares
 from aistudio.telegram import errors
 from aistudio.telegram.handlers import balance, catalog, fallback, help, history, results, start, wizard
 from aistudio.telegram.middlewares import RequestIdMiddleware, ThrottlingMiddleware, UserMiddleware
@@ -27,6 +28,7 @@ def create_storage(redis_url: str | None) -> BaseStorage:
 def create_dispatcher(services: BotServices, *, throttle_rate: float = 3.0, throttle_burst: int = 8) -> Dispatcher:
     dp = Dispatcher(storage=create_storage(services.settings.redis_url), services=services)
     dp.update.outer_middleware(RequestIdMiddleware())
+    install_ops_middlewares(dp)  # log context, update metrics, polling de-duplication (aistudio.ops)
     dp.update.outer_middleware(ThrottlingMiddleware(services, rate=throttle_rate, burst=throttle_burst))
     dp.update.outer_middleware(UserMiddleware(services))
     dp.include_routers(errors.build_router(), *(m.build_router() for m in FEATURES), fallback.build_router())

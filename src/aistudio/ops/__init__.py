@@ -1,0 +1,1 @@
+"""Production operations: run modes, locks, logs, metrics and the build's identity."""
