@@ -48,16 +48,23 @@ def has_error_text(messages: list[dict[str, Any]]) -> bool:
 
 
 async def finished(bot: Bot, generation_id: int, *, timeout: float = 15.0) -> Generation:  # noqa: ASYNC109
-    """Wait until the pipeline has delivered-and-charged or failed-and-refunded the generation."""
+    """Wait until the pipeline has delivered-and-charged, or failed-and-refunded and told the user."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
         gen = await bot.parts.generations.get(generation_id)
         if gen is not None and gen.state in TERMINAL and (gen.state != "failed" or gen.next_check_at is None):
-            return gen
+            break
         if loop.time() > deadline:
             raise TimeoutError(f"generation {generation_id} still {gen.state if gen else '?'} after {timeout} s")
         await asyncio.sleep(0.05)
+    if gen.state == "failed":  # the notice names the request id; wait until it is in the chat
+        await bot.tg.wait_until(
+            gen.chat_id or gen.user_id,
+            lambda t: any(gen.request_id in (m.get("text") or "") for m in t["messages"]),
+            timeout=max(deadline - loop.time(), 1.0),
+        )
+    return gen
 
 
 async def generate(bot: Bot, user_id: int, prompt: str, *, model_id: str = PAID_IMAGE_MODEL) -> Generation:
