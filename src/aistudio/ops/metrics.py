@@ -209,15 +209,25 @@ class MeteredDelivery:
     async def deliver(self, gen: Generation, files: list[ResultFile]) -> list[dict[str, str]]:
         with generation_context(gen.id, gen.request_id, gen.user_id):
             sent = await self.inner.deliver(gen, files)
+            elapsed = max(0.0, self._clock() - gen.created_at.timestamp()) if gen.created_at else None
+            log.info(
+                "generation delivered: %s, %d file(s), %s s after launch",
+                gen.model_id, len(files), f"{elapsed:.1f}" if elapsed is not None else "?",
+                extra={"model": gen.model_id, "state": "completed"},
+            )  # fmt: skip
         self.metrics.generations.labels(gen.model_id, "completed", "").inc()
-        if gen.created_at is not None:
-            elapsed = max(0.0, self._clock() - gen.created_at.timestamp())
+        if elapsed is not None:
             self.metrics.generation_seconds.labels(gen.model_id).observe(elapsed)
         return sent
 
     async def fail(self, gen: Generation, failure: Failure) -> None:
         self.metrics.generations.labels(gen.model_id, "failed", str(failure.error_class)).inc()
         with generation_context(gen.id, gen.request_id, gen.user_id):
+            log.info(
+                "generation failed: %s, %s, %d kopecks returned",
+                gen.model_id, failure.error_class, failure.refunded_kopecks,
+                extra={"model": gen.model_id, "state": "failed", "error_class": str(failure.error_class)},
+            )  # fmt: skip
             await self.inner.fail(gen, failure)
 
     async def progress(self, gen: Generation, state: str) -> None:
