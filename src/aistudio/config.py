@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
+        # Hosting platforms (Render, Heroku) hand out postgres:// and postgresql:// URLs: use asyncpg for them.
+        for plain in ("postgres://", "postgresql://"):
+            if value.startswith(plain):
+                value = "postgresql+asyncpg://" + value[len(plain) :]
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
         return value
