@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import logging
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import FSInputFile, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -16,6 +16,7 @@ from aistudio.generation.repo import Generation
 from aistudio.i18n import Translator
 from aistudio.pricing.price import format_rub
 from aistudio.telegram import result_keyboards
+from aistudio.telegram.progress import ProgressMessages
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ class TelegramDelivery:
         self.engine = engine
         self.catalog = catalog
         self.t = t
+        self.progress_messages = ProgressMessages(bot, engine, catalog, t)
 
     async def _lang(self, user_id: int) -> str:
         async with self.engine.connect() as conn:
@@ -43,19 +45,21 @@ class TelegramDelivery:
             if gen.is_free
             else self.t("result.paid", lang, rub=format_rub(gen.price_kopecks))
         )
-        return self.t("result.caption", lang, model=model.name.get(lang), price=price, seconds=max(seconds, 1))
+        name = _escape(model.name.get(lang))
+        return self.t("result.caption", lang, model=name, price=price, seconds=max(seconds, 1))
 
     async def deliver(self, gen: Generation, files: list[ResultFile]) -> list[dict[str, str]]:
         lang = await self._lang(gen.user_id)
         chat = gen.chat_id or gen.user_id
         caption = self._caption(gen, lang)
-        keyboard = result_keyboards.after_result(self.t, lang, gen)
+        keyboard = result_keyboards.after_result(self.t, lang, gen, self.catalog)
         sent: list[dict[str, str]] = []
         for index, file in enumerate(files):
             last = index == len(files) - 1
             markup = keyboard if last else None
             text = caption if index == 0 else None
             sent.extend(await self._send_one(chat, file, text, markup, lang))
+        await self.progress_messages.finish(gen)
         return sent
 
     async def _send_one(
@@ -83,6 +87,7 @@ class TelegramDelivery:
 
     async def fail(self, gen: Generation, failure: Failure) -> None:
         lang = await self._lang(gen.user_id)
+        await self.progress_messages.finish(gen)
         key = f"generation.error.{failure.error_class}"
         if not self.t.has(key):
             key = "generation.error.upstream"
@@ -99,11 +104,11 @@ class TelegramDelivery:
         )
 
     async def progress(self, gen: Generation, state: str) -> None:
-        """Keep the user company while waiting; the journey's progress message is edited by its own router."""
+        """Keep the user company while waiting: edit the progress message the Launch sent, show a chat action."""
         try:
-            await self.bot.send_chat_action(gen.chat_id or gen.user_id, "upload_photo")
-        except TelegramBadRequest as exc:  # a chat action is a courtesy, never a reason to fail
-            log.info("chat action for %s failed: %s", gen.request_id, exc)
+            await self.progress_messages.state_changed(gen, state, await self._lang(gen.user_id))
+        except Exception as exc:  # progress is a courtesy, never a reason to fail the generation
+            log.warning("progress of %s failed: %r", gen.request_id, exc)
 
 
 def _ids(message: Message, kind: str) -> dict[str, str]:
@@ -120,4 +125,4 @@ def _ids(message: Message, kind: str) -> dict[str, str]:
 
 
 def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return html.escape(text, quote=False)
