@@ -234,8 +234,9 @@ async def test_connection_lost_mid_transfer_rolls_back_and_retry_is_safe(
     armed = [True]
 
     def cut_before_insert(statement: str) -> None:
-        # The wallet was already reserved in this transaction when the connection "drops".
-        if armed[0] and statement.startswith("INSERT INTO ledger_transfers"):
+        # The connection "drops" as the transfer is written: on SQLite the wallet was already reserved in this
+        # transaction; on PostgreSQL the whole hold is one statement (WITH r AS (UPDATE ...) INSERT ...).
+        if armed[0] and statement.startswith(("INSERT INTO ledger_transfers", "WITH r AS")):
             armed[0] = False
             raise ConnectionResetError("connection lost")
 

@@ -39,6 +39,8 @@ from aistudio.billing.ledger_sql import (
     INSERT_TRANSFER,
     OPEN_OPERATOR,
     OPERATOR_OF,
+    PG_HOLD,
+    PG_RESOLVE,
     RESERVE,
     SETTLE_PENDING,
     SPEND,
@@ -86,6 +88,7 @@ class Ledger:
     ) -> None:
         self.engine = engine
         self.db = RawDb(engine)
+        self._pg = self.db.dialect == "postgresql"
         self.accounts = AccountDirectory(engine)
         self._hold_ttl = hold_ttl
         self._clock = clock
@@ -116,15 +119,22 @@ class Ledger:
             if (found := await self._existing(tx, intent)) is not None:
                 return found
             expires_at = self._clock() + (ttl or self._hold_ttl)
-            # Insert first and lock the wallet last, so a busy wallet's row lock is held only for one UPDATE
-            # and the commit. A refused hold deletes its own uncommitted row: nobody ever saw it.
+            if self._pg:
+                row = await tx.fetchrow(
+                    PG_HOLD, key=key, wallet=wallet, credit=revenue, amount=amount, reason=reason, meta=meta,
+                    expires_at=expires_at, created_at=self._clock(),
+                )  # fmt: skip
+                if row is None:
+                    await self._reject(tx, intent, await self._insufficient(tx, wallet, amount))
+                return TransferResult(row[0], key, "hold", amount, PENDING)
+            # SQLite: insert first and lock the wallet last; a refused hold deletes its own uncommitted row.
             result = await self._insert(tx, intent, PENDING, reason=reason, meta=meta, expires_at=expires_at)
             if await tx.fetchrow(RESERVE, wallet=wallet, amount=amount) is None:
                 await tx.execute(DELETE_TRANSFER, id=result.transfer_id)
                 await self._reject(tx, intent, await self._insufficient(tx, wallet, amount))
             return result
 
-        return await self._run(key, body, tx)
+        return await self._run(key, body, tx, single_statement=True)
 
     async def capture(
         self, key: str, hold_key: str, amount: int | None = None, *, tx: RawTx | None = None
@@ -256,23 +266,27 @@ class Ledger:
                 if capture and amount is not None and found.amount != amount:
                     raise IdempotencyConflict(f"key {key!r} captured {found.amount}, not {amount}")
                 return found
-            closed = await tx.fetchrow(
-                CLOSE_HOLD,
-                hold_key=hold_key,
-                at_least=amount or 0,
-                new_status=CAPTURED if capture else RELEASED,
-            )
+            new_status = CAPTURED if capture else RELEASED
+            status = POSTED if capture else VOIDED
+            if self._pg:
+                row = await tx.fetchrow(
+                    PG_RESOLVE, hold_key=hold_key, at_least=amount or 0, new_status=new_status, capture=capture,
+                    charged=amount, key=key, kind=kind, status=status, reason=reason, now=self._clock(),
+                )  # fmt: skip
+                if row is None:
+                    await self._reject(tx, _Intent(key, kind, amount or 0), await self._why_not(tx, hold_key))
+                return TransferResult(row[0], key, kind, row[3], status)
+            closed = await tx.fetchrow(CLOSE_HOLD, hold_key=hold_key, at_least=amount or 0, new_status=new_status)
             if closed is None:
                 await self._reject(tx, _Intent(key, kind, amount or 0), await self._why_not(tx, hold_key))
             hold_id, debit_id, credit_id, held = closed
             charged = held if amount is None else amount
             intent = _Intent(key, kind, charged if capture else held, debit_id, credit_id)
-            status = POSTED if capture else VOIDED
             result = await self._insert(tx, intent, status, pending_id=hold_id, reason=reason)
             await tx.execute(SETTLE_PENDING, wallet=debit_id, held=held, charged=charged if capture else 0)
             return result
 
-        return await self._run(key, body, tx)
+        return await self._run(key, body, tx, single_statement=True)
 
     async def _operator(self, tx: RawTx, account: Operator) -> int:
         """An operator account's id, created on first use, looked up inside the current transaction.
@@ -308,12 +322,18 @@ class Ledger:
         return CaptureExceedsHold(f"capture exceeds hold {hold_key!r} of {row[2]}")
 
     async def _run(
-        self, key: str, body: Callable[[RawTx], Awaitable[TransferResult]], tx: RawTx | None = None
+        self,
+        key: str,
+        body: Callable[[RawTx], Awaitable[TransferResult]],
+        tx: RawTx | None = None,
+        *,
+        single_statement: bool = False,
     ) -> TransferResult:
         """Run `body` in one transaction; a concurrent insert of the same key is answered from the winner.
 
         Given the caller's `tx`, run inside it: a refusal is raised at once and the caller's transaction
-        decides (rolling back) what is kept.
+        decides (rolling back) what is kept. With `single_statement` on PostgreSQL, `body` changes money in one
+        statement (PG_HOLD / PG_RESOLVE), so it runs without BEGIN/COMMIT: the statement is the transaction.
         """
         if tx is not None:
             try:
@@ -322,8 +342,9 @@ class Ledger:
                 raise exc.error from None
         for _ in range(3):
             rejected: _Rejected | None = None
+            scope = self.db.single() if (single_statement and self._pg) else self.db.transaction()
             try:
-                async with self.db.transaction() as tx:
+                async with scope as tx:
                     try:
                         return await body(tx)
                     except _Rejected as exc:

@@ -61,3 +61,31 @@ STALE_HOLDS = Sql(
     "SELECT id, idempotency_key FROM ledger_transfers WHERE status = 'pending' AND expires_at < :now "
     "ORDER BY expires_at LIMIT :limit"
 )
+
+# PostgreSQL: a hold, and a capture or release, each as ONE statement (data-modifying CTEs), committed by the
+# server as it runs. The wallet's row lock is then held for server-side work only, never across a round trip
+# to the client — the difference between ~100 and several hundred operations per second on one busy wallet.
+# (Every data-modifying CTE runs to completion whether or not the main query reads it; a unique violation on
+# the INSERT undoes the whole statement.)
+PG_HOLD = Sql(
+    "WITH r AS (UPDATE ledger_accounts SET debits_pending = debits_pending + :amount::bigint "
+    f"WHERE id = :wallet::bigint AND {AVAILABLE} >= :amount::bigint RETURNING id) "
+    "INSERT INTO ledger_transfers (idempotency_key, kind, debit_account_id, credit_account_id, amount, status, "
+    "pending_id, reason, meta, expires_at, created_at) "
+    "SELECT :key::varchar, 'hold', r.id, :credit::bigint, :amount::bigint, 'pending', NULL, :reason::text, "
+    ":meta::json, :expires_at::timestamptz, :created_at::timestamptz FROM r RETURNING id"
+)
+PG_RESOLVE = Sql(
+    "WITH h AS (UPDATE ledger_transfers SET status = :new_status::varchar WHERE idempotency_key = :hold_key::varchar "
+    "AND kind = 'hold' AND status = 'pending' AND amount >= :at_least::bigint "
+    "RETURNING id, debit_account_id, credit_account_id, amount), "
+    "c AS (SELECT h.*, CASE WHEN :capture::boolean THEN COALESCE(:charged::bigint, h.amount) ELSE 0 END AS charged "
+    "FROM h), "
+    "w AS (UPDATE ledger_accounts a SET debits_pending = a.debits_pending - c.amount, "
+    "debits_posted = a.debits_posted + c.charged FROM c WHERE a.id = c.debit_account_id RETURNING a.id) "
+    "INSERT INTO ledger_transfers (idempotency_key, kind, debit_account_id, credit_account_id, amount, status, "
+    "pending_id, reason, meta, expires_at, created_at) "
+    "SELECT :key::varchar, :kind::varchar, c.debit_account_id, c.credit_account_id, "
+    "CASE WHEN :capture::boolean THEN c.charged ELSE c.amount END, :status::varchar, c.id, :reason::text, NULL, NULL, "
+    ":now::timestamptz FROM c RETURNING id, debit_account_id, credit_account_id, amount"
+)

@@ -172,7 +172,9 @@ class RawDb:
             try:
                 yield RawTx(raw.driver_connection, self.dialect, self._cache, self.fault)
             except Exception as exc:
-                if _is_driver_error(exc):
+                if _is_unique_violation(exc):
+                    raise DuplicateKey(str(exc)) from exc
+                if _is_driver_error(exc) and not _is_constraint_error(exc):
                     await conn.invalidate()
                     raise StorageUnavailable(str(exc)) from exc
                 raise
