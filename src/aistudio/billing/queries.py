@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from aistudio.billing.ledger import PENDING, POSTED
+from aistudio.billing.ledger_core import PENDING, POSTED
 from aistudio.db.sql import as_utc
 from aistudio.db.tables import ledger_accounts, ledger_transfers
 
