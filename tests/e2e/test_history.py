@@ -6,7 +6,15 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from aistudio.telegram.history_views import HistoryCb
 from tests.e2e.harness import Bot
-from tests.e2e.walk_support import PAID_IMAGE_PRICE, button_texts, fail_next_task, generate, has_error_text
+from tests.e2e.walk_support import (
+    PAID_IMAGE_PRICE,
+    button_texts,
+    fail_next_task,
+    finished,
+    generate,
+    has_error_text,
+    newest_generation_id,
+)
 
 
 async def open_history(bot: Bot, user: int) -> dict:
@@ -74,7 +82,7 @@ async def test_details_escape_the_prompt_and_resend_reuses_the_stored_file_ids(b
 
     assert "📝 Запрос: <b>коты</b> & собаки" in details["text"]  # shown literally: it was escaped
     assert "💳 3.80 ₽" in details["text"] and gen.request_id in details["text"]
-    assert button_texts(details) == ["📤 Отправить ещё раз", "⬅️ К истории", "🏠 Меню"]
+    assert button_texts(details) == ["📤 Отправить ещё раз", "🔁 Повторить", "⬅️ К истории", "🏠 Меню"]
 
     since = (await bot.tg.calls())[-1]["seq"]
     answer = await bot.tg.press(user, details["message_id"], text="📤 Отправить ещё раз", wait=5)
@@ -99,7 +107,7 @@ async def test_failed_generation_details_say_refunded_and_offer_no_resend(bot: B
 
     assert "❌ Failed" in details["text"] and "3.80 ₽ refunded" in details["text"]
     assert gen.request_id in details["text"]
-    assert "📤 Send again" not in button_texts(details)
+    assert "📤 Send again" not in button_texts(details) and "🔁 Repeat" in button_texts(details)
     assert await bot.available(user) == 10_00
 
 
@@ -124,3 +132,17 @@ async def test_someone_elses_generation_button_is_refused(bot: Bot) -> None:
     assert "someone else's" in opened["answer"]["text"] and "someone else's" in resent["answer"]["text"]
     assert await bot.tg.calls("sendPhoto,sendDocument,editMessageText", since=since) == []
     assert not has_error_text(await bot.tg.bot_messages(intruder))
+
+
+async def test_repeat_from_history_launches_the_same_inputs_again(bot: Bot) -> None:
+    user = await bot.user(607, lang="en", balance_rub=10)
+    first = await generate(bot, user, "the same fox twice")
+    listing = await open_history(bot, user)
+    details = await press_and_wait_for_edit(bot, user, listing, "1. ✅ Grok Imagine")
+
+    answer = await bot.tg.press(user, details["message_id"], text="🔁 Repeat", wait=5)
+    second = await finished(bot, await newest_generation_id(bot, user, after=first.id))
+
+    assert answer["answered"]
+    assert second.inputs == first.inputs and second.model_id == first.model_id and second.state == "completed"
+    assert await bot.available(user) == 10_00 - 2 * PAID_IMAGE_PRICE

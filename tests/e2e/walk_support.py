@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import sqlalchemy as sa
+
+from aistudio.db.tables import generations
 from aistudio.generation.repo import Generation
 from aistudio.generation.states import TERMINAL
 from aistudio.i18n import translator
@@ -65,6 +68,22 @@ async def finished(bot: Bot, generation_id: int, *, timeout: float = 15.0) -> Ge
             timeout=max(deadline - loop.time(), 1.0),
         )
     return gen
+
+
+async def newest_generation_id(bot: Bot, user_id: int, *, after: int, timeout: float = 10.0) -> int:  # noqa: ASYNC109
+    """The id of the user's first generation newer than `after`, once it exists (launched by a button)."""
+    g = generations
+    query = sa.select(sa.func.min(g.c.id)).where(g.c.user_id == user_id, g.c.id > after)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        async with bot.parts.engine.connect() as conn:
+            found = (await conn.execute(query)).scalar_one_or_none()
+        if found is not None:
+            return int(found)
+        if loop.time() > deadline:
+            raise TimeoutError(f"no generation after {after} within {timeout} s")
+        await asyncio.sleep(0.05)
 
 
 async def generate(bot: Bot, user_id: int, prompt: str, *, model_id: str = PAID_IMAGE_MODEL) -> Generation:

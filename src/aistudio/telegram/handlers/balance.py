@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from aiogram import F, Router
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
@@ -13,24 +12,10 @@ from aistudio.telegram import balance_views as views
 from aistudio.telegram.balance_queries import statement_entries
 from aistudio.telegram.balance_views import BalanceCb
 from aistudio.telegram.callbacks import MenuCb
+from aistudio.telegram.screens import show_screen
 from aistudio.telegram.services import BotServices
 
 STATEMENT_LINES = 10
-
-
-async def show(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup) -> None:
-    """Replace the pressed message with the next screen; a media message (a result) gets a new one instead."""
-    message = query.message
-    if not isinstance(message, Message):
-        return
-    if message.text is None:
-        await message.answer(text, reply_markup=markup)
-        return
-    try:
-        await message.edit_text(text, reply_markup=markup)
-    except TelegramBadRequest as exc:
-        if "message is not modified" not in str(exc):  # a double press shows the same screen again
-            raise
 
 
 async def render_balance(services: BotServices, user: UserRow, lang: str) -> tuple[str, InlineKeyboardMarkup]:
@@ -47,14 +32,16 @@ async def on_balance_command(message: Message, services: BotServices, user: User
 
 async def on_balance_button(query: CallbackQuery, services: BotServices, user: UserRow, lang: str) -> None:
     await query.answer()
-    await show(query, *await render_balance(services, user, lang))
+    await show_screen(query, *await render_balance(services, user, lang))
 
 
 async def on_topup(query: CallbackQuery, services: BotServices, lang: str) -> None:
     """Top-ups arrive with the payments feature; until then, say how to add money through support."""
     await query.answer()
     t = services.t
-    await show(query, views.topup_text(t, lang, services.settings.support_contact), views.topup_keyboard(t, lang))
+    await show_screen(
+        query, views.topup_text(t, lang, services.settings.support_contact), views.topup_keyboard(t, lang)
+    )
 
 
 def build_router() -> Router:

@@ -12,29 +12,17 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from aistudio.db.repo.users import UserRow
 from aistudio.generation.repo import Generation
+from aistudio.generation.states import TERMINAL
 from aistudio.telegram import history_views as views
+from aistudio.telegram import result_keyboards
 from aistudio.telegram.callbacks import MenuCb
 from aistudio.telegram.history_queries import history_page
 from aistudio.telegram.history_views import HistoryCb
 from aistudio.telegram.keyboards import back_to_menu, main_menu
+from aistudio.telegram.screens import show_screen
 from aistudio.telegram.services import BotServices
 
 log = logging.getLogger(__name__)
-
-
-async def show(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup) -> None:
-    """Replace the pressed message with the next screen; a media message (a result) gets a new one instead."""
-    message = query.message
-    if not isinstance(message, Message):
-        return
-    if message.text is None:
-        await message.answer(text, reply_markup=markup)
-        return
-    try:
-        await message.edit_text(text, reply_markup=markup)
-    except TelegramBadRequest as exc:
-        if "message is not modified" not in str(exc):  # a double press shows the same screen again
-            raise
 
 
 async def render_page(services: BotServices, user: UserRow, lang: str, page: int) -> tuple[str, InlineKeyboardMarkup]:
@@ -52,14 +40,14 @@ async def on_history_command(message: Message, services: BotServices, user: User
 
 async def on_history_menu(query: CallbackQuery, services: BotServices, user: UserRow, lang: str) -> None:
     await query.answer()
-    await show(query, *await render_page(services, user, lang, 0))
+    await show_screen(query, *await render_page(services, user, lang, 0))
 
 
 async def on_page(
     query: CallbackQuery, callback_data: HistoryCb, services: BotServices, user: UserRow, lang: str
 ) -> None:
     await query.answer()
-    await show(query, *await render_page(services, user, lang, callback_data.page))
+    await show_screen(query, *await render_page(services, user, lang, callback_data.page))
 
 
 async def own_generation(
@@ -74,8 +62,14 @@ async def own_generation(
 
 
 def repeat_button(services: BotServices, lang: str, gen: Generation) -> InlineKeyboardButton | None:
-    """🔁 Repeat, handed over to the results router; absent until that router offers a repeat flow."""
-    return None
+    """🔁 Repeat (the results router's: same inputs, fresh price check) for a finished generation of a model
+    that is still offered."""
+    if gen.state not in TERMINAL or gen.model_id not in services.catalog:
+        return None
+    model = services.catalog.get(gen.model_id)
+    if not model.enabled or model.hidden:
+        return None
+    return result_keyboards.repeat_button(services.t, lang, gen)
 
 
 async def on_open(
@@ -88,7 +82,7 @@ async def on_open(
     t = services.t
     text = views.details_text(t, lang, services.catalog, gen)
     markup = views.details_keyboard(t, lang, gen, callback_data.page, repeat_button(services, lang, gen))
-    await show(query, text, markup)
+    await show_screen(query, text, markup)
 
 
 async def send_stored_file(
