@@ -91,3 +91,24 @@ async def test_welcome_bonus_is_credited_once(database_url: str, tmp_path: Path)
         assert sum("приветственный бонус: 50 ₽" in (t or "") for t in messages) == 1
         assert await bot.available(user) == 5_000
         assert await bot.books_balanced()
+
+
+async def test_menu_button_under_a_photo_opens_the_menu_in_a_new_message(bot: Bot, tmp_path: Path) -> None:
+    from aiogram.types import BufferedInputFile
+
+    from aistudio.telegram.keyboards import back_to_menu
+
+    user = await bot.user(507, lang="en")
+    start = await bot.tg.send_text(user, "/start")
+    await bot.tg.wait_for_reply(user, after_message_id=start["message_id"])
+    png = (b"\x89PNG\r\n\x1a\n" + bytes.fromhex("0000000d49484452000000010000000108060000001f15c489")
+           + bytes.fromhex("0000000d4944415478da63f8ffff3f0005fe02fea7d6a4f00000000049454e44ae426082"))  # fmt: skip
+    photo = await bot.parts.bot.send_photo(
+        user, BufferedInputFile(png, "r.png"), reply_markup=back_to_menu(bot.parts.services.t, "en")
+    )
+
+    answer = await bot.tg.press(user, photo.message_id, text="🏠 Menu", wait=5)
+    menu = await bot.tg.wait_for_reply(user, after_message_id=photo.message_id)
+
+    assert "error" not in str(answer).lower()
+    assert menu["text"].startswith("🏠 Main menu")

@@ -11,6 +11,7 @@ from aistudio.db.repo.users import UserRow, set_language
 from aistudio.i18n import LANGUAGES
 from aistudio.telegram.callbacks import LangCb, MenuCb
 from aistudio.telegram.keyboards import main_menu
+from aistudio.telegram.screens import show_screen
 from aistudio.telegram.services import BotServices
 
 
@@ -41,8 +42,8 @@ async def on_menu_command(message: Message, services: BotServices, lang: str) ->
 
 async def on_main_menu(query: CallbackQuery, services: BotServices, lang: str) -> None:
     await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_text(services.t("menu.title", lang), reply_markup=main_menu(services.t, lang))
+    # A result (photo, video) can carry this button too: show_screen answers with a new message there.
+    await show_screen(query, services.t("menu.title", lang), main_menu(services.t, lang))
 
 
 def language_keyboard(services: BotServices) -> InlineKeyboardMarkup:
@@ -59,8 +60,7 @@ async def on_lang_command(message: Message, services: BotServices, lang: str) ->
 
 async def on_lang_menu(query: CallbackQuery, services: BotServices, lang: str) -> None:
     await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_text(services.t("lang.choose", lang), reply_markup=language_keyboard(services))
+    await show_screen(query, services.t("lang.choose", lang), language_keyboard(services))
 
 
 async def on_lang_chosen(query: CallbackQuery, callback_data: LangCb, services: BotServices, user: UserRow) -> None:
@@ -68,8 +68,7 @@ async def on_lang_chosen(query: CallbackQuery, callback_data: LangCb, services: 
     async with services.engine.begin() as conn:
         await set_language(conn, user.id, lang)
     await query.answer(services.t("lang.changed", lang))
-    if isinstance(query.message, Message):
-        await query.message.edit_text(services.t("menu.title", lang), reply_markup=main_menu(services.t, lang))
+    await show_screen(query, services.t("menu.title", lang), main_menu(services.t, lang))
 
 
 def build_router() -> Router:
