@@ -32,56 +32,64 @@ def _tests_tap_faster_than_people(bot: Bot) -> None:
     relax_throttling(bot)
 
 
-async def test_photos_are_taken_as_photo_and_as_document_then_done(bot: Bot, tmp_path: Path) -> None:
+async def test_photos_come_as_photo_or_document_and_wrong_or_huge_files_are_explained(bot: Bot, tmp_path: Path) -> None:
     user = await bot.user(801, lang="en", balance_rub=100)
     picture = tmp_path / "cat.png"
     picture.write_bytes(png_bytes())
+    pdf = tmp_path / "doc.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n" + bytes(1000))
+    fake_png = tmp_path / "fake.png"
+    fake_png.write_bytes(b"not really a picture" * 10)
+    huge = tmp_path / "huge.png"
+    huge.write_bytes(png_bytes() + bytes(21 * 1024 * 1024))
     await open_wizard(bot, user, "nano banana edit", "🔥 Nano Banana Edit", "step 1 of 2")
     photos_step = await say(bot, user, "put the cat on a beach", "step 2 of 2")
 
+    wrong_type = await send_file(bot, user, pdf, "A photo is needed", kind="document", content_type="application/pdf")
+    mislabeled = await send_file(bot, user, fake_png, "A photo is needed", kind="document", content_type="image/png")
+    text = await say(bot, user, "here it is", "A photo is needed")
+    too_big = await send_file(bot, user, huge, "over 20 MB", kind="document", content_type="image/png")
     first = await send_file(bot, user, picture, "Files received: 1", kind="photo")
     second = await send_file(bot, user, picture, "Files received: 2", kind="document", content_type="image/png")
     summary = await tap(bot, user, second, "✅ Done (2)", "Check and launch")
 
     assert "send a photo — as a photo or as a file" in body(photos_step)
+    for reply in (wrong_type, mislabeled, text, too_big):
+        assert "step 2 of 2" in body(reply) and "Files received" not in body(reply)
+    assert "Telegram does not let bots download bigger files" in body(too_big)
     assert "✅ Done (1)" in button_texts(first)
     assert "Images: 2 file(s)" in body(summary) and "Price: 3.80 ₽" in body(summary)
     assert (await kie_stats(bot))["requests"].get("POST /api/file-stream-upload") == 2
 
 
-async def test_boolean_and_enum_steps_are_buttons_and_typed_enum_values_are_checked(bot: Bot) -> None:
-    user = await bot.user(802, lang="en", balance_rub=100)
+async def test_options_are_buttons_and_typed_enum_values_and_numbers_are_checked(bot: Bot) -> None:
+    user = await bot.user(802, lang="en", balance_rub=1000)
     await open_wizard(bot, user, "kling 2.6", "🔥 Kling 2.6 ·", "step 1 of 3")
     sound = await say(bot, user, "a drone shot over a lake", "step 2 of 3")
     duration = await tap(bot, user, sound, "Yes", "step 3 of 3")
+    wrong_enum = await say(bot, user, "7", "allowed values")
+    kling = await say(bot, user, "10", "Check and launch")
 
-    wrong = await say(bot, user, "7", "allowed values")
-    typed = await say(bot, user, "10", "Check and launch")
-
-    assert button_texts(sound)[:2] == ["Yes", "✓ No"]  # the default is marked
-    assert button_texts(duration)[:2] == ["✓ 5", "10"]
-    assert "step 3 of 3" in body(wrong) and "5, 10" in body(wrong)
-    assert "Sound: Yes" in body(typed) and "Duration, s: 10" in body(typed)
-    assert "Price: 209 ₽" in body(typed)  # 220 credits × 0.005 $ × 95 ₽ × 2
-
-
-async def test_number_step_takes_buttons_or_typed_numbers_within_bounds(bot: Bot) -> None:
-    user = await bot.user(803, lang="en", balance_rub=100)
     await open_wizard(bot, user, "grok imagine video", "Grok Imagine Video ·", "step 1 of 2")
     typed_step = await say(bot, user, "a cat surfing", "type a number from 6 to 30")
     too_long = await say(bot, user, "45", "at most 30")
     not_number = await say(bot, user, "ten", "expected a number")
-    summary = await say(bot, user, "12", "Check and launch")
+    grok = await say(bot, user, "12", "Check and launch")
 
     await open_wizard(bot, user, "seedance 2.0", "Seedance 2.0 ·", "step 1 of 2")
     buttons_step = await say(bot, user, "a dog", "step 2 of 2")
-    picked = await tap(bot, user, buttons_step, "8", "Check and launch")
+    seedance = await tap(bot, user, buttons_step, "8", "Check and launch")
 
-    assert not [t for t in button_texts(typed_step) if t.isdigit()]
+    assert button_texts(sound)[:2] == ["Yes", "✓ No"]  # booleans as buttons, the default marked
+    assert button_texts(duration)[:2] == ["✓ 5", "10"]  # enums as buttons
+    assert "step 3 of 3" in body(wrong_enum) and "5, 10" in body(wrong_enum)
+    assert "Sound: Yes" in body(kling) and "Duration, s: 10" in body(kling)
+    assert "Price: 209 ₽" in body(kling)  # 220 credits × 0.005 $ × 95 ₽ × 2
+    assert not [t for t in button_texts(typed_step) if t.isdigit()]  # a wide range is typed
     assert "step 2 of 2" in body(too_long) and "step 2 of 2" in body(not_number)
-    assert "Duration, s: 12" in body(summary)
+    assert "Duration, s: 12" in body(grok)
     assert button_texts(buttons_step)[:3] == ["4", "✓ 5", "6"] and "15" in button_texts(buttons_step)
-    assert "Duration, s: 8" in body(picked)
+    assert "Duration, s: 8" in body(seedance)
 
 
 async def test_optional_setting_is_changed_under_settings_and_repriced(bot: Bot) -> None:
@@ -100,57 +108,23 @@ async def test_optional_setting_is_changed_under_settings_and_repriced(bot: Bot)
     assert "Balance after launch: 93.35 ₽" in body(back)
 
 
-async def test_bad_prompts_say_what_is_allowed_and_keep_the_step(bot: Bot, tmp_path: Path) -> None:
+async def test_bad_prompts_are_explained_and_html_emoji_and_rtl_are_echoed_safely(bot: Bot, tmp_path: Path) -> None:
     user = await bot.user(805, lang="en", balance_rub=100)
     picture = tmp_path / "p.png"
     picture.write_bytes(png_bytes())
+    prompt = "<b>bold</b> & <script>x</script> 🐱‍👤🎨 مرحبا بالعالم"
     await open_wizard(bot, user, "z-image", "🆓 Z-Image", "step 1 of 1")
 
     too_long = await say(bot, user, "x" * 1001, "(now 1001)")
     blank = await say(bot, user, "   ", "empty")
     photo = await send_file(bot, user, picture, "A text is needed", kind="photo")
-    fine = await say(bot, user, "a lighthouse", "Check and launch")
+    summary = await say(bot, user, prompt, "Check and launch")
+    before = await version(bot, user)
+    await tap(bot, user, summary, "🚀 Launch for free", "Z-Image")
+    await wait_screen(bot, user, before, "Done: Z-Image", within=10)
 
     for reply in (too_long, blank, photo):
         assert "step 1 of 1" in body(reply) and "Up to 1000 characters" in body(reply)
-    assert "(now 1001)" in body(too_long)
-    assert "Prompt: a lighthouse" in body(fine)
-
-
-async def test_wrong_file_type_and_files_over_20_mb_are_explained(bot: Bot, tmp_path: Path) -> None:
-    user = await bot.user(806, lang="en", balance_rub=100)
-    pdf = tmp_path / "doc.pdf"
-    pdf.write_bytes(b"%PDF-1.4\n" + bytes(1000))
-    fake_png = tmp_path / "fake.png"
-    fake_png.write_bytes(b"not really a picture" * 10)
-    huge = tmp_path / "huge.png"
-    huge.write_bytes(png_bytes() + bytes(21 * 1024 * 1024))
-    picture = tmp_path / "ok.png"
-    picture.write_bytes(png_bytes())
-    await open_wizard(bot, user, "remove background", "Remove Background", "step 1 of 1")
-
-    wrong_type = await send_file(bot, user, pdf, "A photo is needed", kind="document", content_type="application/pdf")
-    mislabeled = await send_file(bot, user, fake_png, "A photo is needed", kind="document", content_type="image/png")
-    text = await say(bot, user, "here it is", "A photo is needed")
-    too_big = await send_file(bot, user, huge, "over 20 MB", kind="document", content_type="image/png")
-    fine = await send_file(bot, user, picture, "Check and launch", kind="document", content_type="image/png")
-
-    for reply in (wrong_type, mislabeled, text, too_big):
-        assert "step 1 of 1" in body(reply)
-    assert "Telegram does not let bots download bigger files" in body(too_big)
-    assert "Photo: 1 file(s)" in body(fine)
-    assert (await kie_stats(bot))["requests"].get("POST /api/file-stream-upload") == 1
-
-
-async def test_html_emoji_and_rtl_prompt_is_shown_escaped_and_sent_unchanged(bot: Bot) -> None:
-    user = await bot.user(807, lang="en", balance_rub=100)
-    prompt = "<b>bold</b> & <script>x</script> 🐱‍👤🎨 مرحبا بالعالم"
-    await open_wizard(bot, user, "nano banana", "🔥 Nano Banana ·", "step 1 of 1")
-    summary = await say(bot, user, prompt, "Check and launch")
-    before = await version(bot, user)
-    await tap(bot, user, summary, "🚀 Launch for 3.80 ₽", "Nano Banana")
-    await wait_screen(bot, user, before, "Done: Nano Banana", within=10)
-
     assert f"Prompt: {prompt}" in body(summary)
     start = utf16(body(summary)[: body(summary).index(prompt)])
     end = start + utf16(prompt)

@@ -130,9 +130,13 @@ class ProgressMessages:
             log.warning("progress message of generation %s not removed: %r", gen.id, exc)
 
     async def _tick(self, generation_id: int) -> None:
+        # The first look comes soon: a state change that came before the Launch handler attached its
+        # message could not be shown then.
+        pause = min(1.0, self.interval)
         try:
             while generation_id in self._watches:
-                await asyncio.sleep(self.interval)
+                await asyncio.sleep(pause)
+                pause = self.interval
                 watch = self._watches.get(generation_id)
                 if watch is None:
                     return
@@ -161,8 +165,11 @@ class ProgressMessages:
             return
         if watch.message_id is None:
             stored = await progress_message_id(self.engine, watch.gen.id)
-            if not stored:
-                return  # not attached yet (the handler is still sending it) or already over
+            if stored == DONE:  # the result arrived (on another replica): nothing left to show
+                self._watches.pop(watch.gen.id, None)
+                return
+            if stored is None:
+                return  # not attached yet: the Launch handler is still sending it
             watch.message_id = stored
         name = self.catalog.get(watch.gen.model_id).name.get(watch.lang)
         text = progress_text(self.t, watch.lang, name, watch.state, now - watch.started)
@@ -173,7 +180,9 @@ class ProgressMessages:
                 text=text, chat_id=watch.gen.chat_id or watch.gen.user_id, message_id=watch.message_id
             )
         except TelegramBadRequest as exc:
-            if "not modified" not in str(exc):  # another replica's handler sent this very text
+            if "not found" in str(exc):  # removed: the result arrived, here or on another replica
+                self._watches.pop(watch.gen.id, None)
+            elif "not modified" not in str(exc):  # another replica's handler sent this very text
                 log.info("progress edit of generation %s failed: %s", watch.gen.id, exc)
         watch.last_text = text
         watch.last_edit = now

@@ -19,7 +19,7 @@ from aiogram.types import CallbackQuery, Message
 from aistudio.catalog.models import ModelSpec
 from aistudio.catalog.validation import InputValidationError
 from aistudio.db.repo.users import UserRow
-from aistudio.generation.launch import LaunchRefused
+from aistudio.generation.launch import LaunchRefused, Offer
 from aistudio.telegram.journey_states import WizardStates
 from aistudio.telegram.launching import launch_offer
 from aistudio.telegram.services import BotServices
@@ -51,23 +51,26 @@ async def launch_from_summary(
             await query.answer(t("wizard.already_launching", lang))
             return
         await state.set_state(WizardStates.launching)
-    await query.answer(t("wizard.launching", lang))
     message = query.message if isinstance(query.message, Message) else None
     chat_id = message.chat.id if message else user.id
-    if message is not None:
-        try:
-            await message.edit_reply_markup(reply_markup=None)
-        except TelegramBadRequest as exc:
-            log.info("could not take the buttons off summary %s: %s", message.message_id, exc)
     try:
-        notice = await _launch(services, bot, user, lang, wizard, chat_id, pay=pay)
+        # The answer, the buttons coming off and the price check overlap; all three end before the launch.
+        _, _, (offer, notice) = await asyncio.gather(
+            answer(query, t("wizard.launching", lang)), take_buttons_off(message), price(services, wizard, lang, pay)
+        )
+        if offer is not None:
+            outcome = await launch_offer(
+                services, bot, user_id=user.id, chat_id=chat_id, lang=lang, offer=offer,
+                source_id=wizard.source_id, pay_if_not_free=pay,
+            )  # fmt: skip
+            # A spent free limit needs no notice: the fresh summary explains it and offers the paid launch.
+            notice = None if outcome.reason == "free_limit" else outcome.notice
+            if outcome.gen is not None:
+                await state.clear()
+                return
     except BaseException:
         await state.set_state(WizardStates.summary)  # never leave the user stuck in "launching"
         raise
-    if notice is None:
-        await state.clear()
-        return
-    notice = notice or None
     # Refused: a fresh summary (new price, balance, limits) with the reason on top.
     screen = await render_summary(services, user, lang, model, wizard, notice)
     sent = await bot.send_message(chat_id, screen[0], reply_markup=screen[1])
@@ -76,26 +79,32 @@ async def launch_from_summary(
     await state.set_state(WizardStates.summary)
 
 
-async def _launch(
-    services: BotServices, bot: Bot, user: UserRow, lang: str, wizard: WizardData, chat_id: int, *, pay: bool
-) -> str | None:
-    """Launch the wizard's inputs; None when launched, otherwise what to tell the user."""
+async def answer(query: CallbackQuery, text: str) -> None:
+    await query.answer(text)
+
+
+async def take_buttons_off(message: Message | None) -> None:
+    """The summary loses its buttons before anything is launched: a second tap has nothing to press."""
+    if message is None:
+        return
+    try:
+        await message.edit_reply_markup(reply_markup=None)
+    except TelegramBadRequest as exc:
+        log.info("could not take the buttons off summary %s: %s", message.message_id, exc)
+
+
+async def price(services: BotServices, wizard: WizardData, lang: str, pay: bool) -> tuple[Offer | None, str | None]:
+    """The offer to launch, or why not: invalid now, unavailable, or not the price the summary showed."""
     t = services.t
     try:
         offer = await services.generations.offer(wizard.model_id, dict(wizard.values))
     except InputValidationError as exc:
-        return "\n".join("❗ " + html.escape(m) for m in exc.messages(lang))
+        return None, "\n".join("❗ " + html.escape(m) for m in exc.messages(lang))
     except LaunchRefused:
-        return t("wizard.refused.model_unavailable", lang)
+        return None, t("wizard.refused.model_unavailable", lang)
     except (ValueError, ArithmeticError):
-        return t("wizard.no_price", lang)
+        return None, t("wizard.no_price", lang)
     expected_free = wizard.shown_free and not pay
     if not expected_free and offer.quote.kopecks != wizard.shown_price:
-        return t("wizard.price_changed", lang)
-    outcome = await launch_offer(
-        services, bot, user_id=user.id, chat_id=chat_id, lang=lang, offer=offer,
-        source_id=wizard.source_id, pay_if_not_free=pay,
-    )  # fmt: skip
-    if outcome.reason == "free_limit" and outcome.notice:
-        return ""  # the fresh summary explains the limit and offers the paid launch itself
-    return outcome.notice
+        return None, t("wizard.price_changed", lang)
+    return offer, None
