@@ -29,8 +29,9 @@ def button(text: str, action: str, index: int = 0) -> InlineKeyboardButton:
 
 
 def shown_value(t: Translator, lang: str, f: InputField, value: Any) -> str:
-    """A value for a message (escaped: it may be what the user typed)."""
-    return html.escape(clip(value_text(t, lang, f, value), 120))
+    """A value for a message (escaped: it may be what the user typed); long texts are shortened."""
+    typed = f.type == "string" and not f.enum and not f.media
+    return html.escape(clip(value_text(t, lang, f, value), 400 if typed else 120))
 
 
 def ask_text(t: Translator, lang: str, f: InputField) -> str:
@@ -136,7 +137,7 @@ def setting_screen(
     rows = field_rows(t, lang, f, wizard)
     if f.name in wizard.values:
         rows.append([button(t("wizard.settings.reset", lang), "clr")])
-    rows.append([button(t("wizard.back", lang), "set")])
+    rows.append([button(t("wizard.back", lang), "set"), button(t("wizard.cancel", lang), "cancel")])
     return "\n\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
 
 

@@ -81,9 +81,9 @@ async def on_model_card(
 
 
 async def on_search(message: Message, state: FSMContext, services: BotServices, lang: str) -> None:
-    text = (message.text or "").strip()
-    rendered = await render_list(services, lang, views.SEARCH, 0, text)
-    await start_browsing(state, text)
+    query = (message.text or "").strip()[:100]
+    rendered = await render_list(services, lang, views.SEARCH, 0, query)
+    await start_browsing(state, query)
     if rendered is not None:
         text, markup = rendered
         await message.answer(text, reply_markup=markup)
