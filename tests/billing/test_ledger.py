@@ -67,9 +67,7 @@ async def test_release_returns_everything(engine: AsyncEngine, ledger: Ledger) -
     assert await operator_balance(engine, Operator.REVENUE) == 0
 
 
-async def test_insufficient_funds_names_the_shortfall_and_moves_nothing(
-    engine: AsyncEngine, ledger: Ledger
-) -> None:
+async def test_insufficient_funds_names_the_shortfall_and_moves_nothing(engine: AsyncEngine, ledger: Ledger) -> None:
     user = await make_user(engine, ledger, 1, balance=500)
 
     with pytest.raises(InsufficientFunds) as info:
@@ -218,18 +216,14 @@ async def test_fifty_racing_spenders_never_overdraw_one_wallet(engine: AsyncEngi
 async def test_same_key_raced_fifty_times_moves_money_once(engine: AsyncEngine, ledger: Ledger) -> None:
     user = await make_user(engine, ledger, 1)
 
-    results = await asyncio.gather(
-        *(ledger.credit("stars:dup", user, 700, Operator.TOPUPS_STARS) for _ in range(50))
-    )
+    results = await asyncio.gather(*(ledger.credit("stars:dup", user, 700, Operator.TOPUPS_STARS) for _ in range(50)))
 
     assert len({r.transfer_id for r in results}) == 1
     assert sum(not r.duplicate for r in results) == 1
     assert (await wallet_balance(engine, user)).available == 700
 
 
-async def test_connection_lost_mid_transfer_rolls_back_and_retry_is_safe(
-    engine: AsyncEngine, ledger: Ledger
-) -> None:
+async def test_connection_lost_mid_transfer_rolls_back_and_retry_is_safe(engine: AsyncEngine, ledger: Ledger) -> None:
     user = await make_user(engine, ledger, 1, balance=1_000)
     armed = [True]
 
@@ -285,3 +279,28 @@ async def test_backend_killed_mid_transfer_on_postgres_rolls_back(pg_engine: Asy
     assert not retried.duplicate
     assert (await wallet_balance(pg_engine, user)).available == 600
     assert (await check_invariants(pg_engine)).ok
+
+
+async def test_the_same_hold_and_capture_raced_fifty_times_happen_once(engine: AsyncEngine, ledger: Ledger) -> None:
+    user = await make_user(engine, ledger, 1, balance=1_000)
+
+    holds = await asyncio.gather(*(ledger.hold("gen:7:hold", user, 300) for _ in range(50)))
+    captures = await asyncio.gather(*(ledger.capture("gen:7:capture", "gen:7:hold", 200) for _ in range(50)))
+
+    assert len({h.transfer_id for h in holds}) == 1 and sum(not h.duplicate for h in holds) == 1
+    assert len({c.transfer_id for c in captures}) == 1 and {c.amount for c in captures} == {200}
+    balance = await wallet_balance(engine, user)
+    assert (balance.available, balance.pending) == (800, 0)
+    assert (await check_invariants(engine)).ok
+
+
+async def test_a_refused_capture_key_stays_refused_after_the_hold_appears(engine: AsyncEngine, ledger: Ledger) -> None:
+    user = await make_user(engine, ledger, 1, balance=1_000)
+    with pytest.raises(HoldNotFound):
+        await ledger.capture("gen:8:capture", "gen:8:hold")
+    await ledger.hold("gen:8:hold", user, 300)
+
+    with pytest.raises(HoldNotFound):
+        await ledger.capture("gen:8:capture", "gen:8:hold")
+
+    assert (await wallet_balance(engine, user)).pending == 300

@@ -32,9 +32,7 @@ class Op:
 ops_strategy = st.lists(
     st.builds(
         Op,
-        kind=st.sampled_from(
-            ["credit", "hold", "capture", "partial", "release", "debit", "adjust", "replay"]
-        ),
+        kind=st.sampled_from(["credit", "hold", "capture", "partial", "release", "debit", "adjust", "replay"]),
         user=st.integers(0, USERS_PER_EXAMPLE - 1),
         amount=st.integers(1, 5_000),
         ref=st.integers(0, 50),
@@ -120,8 +118,6 @@ def test_random_operations_keep_books_balanced_and_outcomes_stable(database_url:
     asyncio.run(_run_sequence(database_url, ops))
 
 
-@pytest.mark.parametrize(
-    "seed_ops", [[Op("credit", 0, 500, 0), Op("hold", 0, 600, 0), Op("replay", 0, 0, 1)]]
-)
+@pytest.mark.parametrize("seed_ops", [[Op("credit", 0, 500, 0), Op("hold", 0, 600, 0), Op("replay", 0, 0, 1)]])
 def test_refused_hold_stays_refused_on_replay(database_url: str, seed_ops: list[Op]) -> None:
     asyncio.run(_run_sequence(database_url, seed_ops))

@@ -66,11 +66,12 @@ class Ledger(LedgerCore):
         """
         _check_amount(amount, allow_zero=False)
 
-        async def body(tx: RawTx) -> TransferResult:
+        async def body(tx: RawTx, optimistic: bool = False) -> TransferResult:
             revenue = await self._operator(tx, Operator.REVENUE)
             wallet = await self._wallet(tx, user_id)
             intent = _Intent(key, "hold", amount, wallet, revenue)
-            if (found := await self._existing(tx, intent)) is not None:
+            # Optimistic (PostgreSQL, first try): the statement itself refuses a used or refused key.
+            if not (self._pg and optimistic) and (found := await self._existing(tx, intent)) is not None:
                 return found
             expires_at = self._clock() + (ttl or self._hold_ttl)
             if self._pg:
@@ -79,6 +80,8 @@ class Ledger(LedgerCore):
                     expires_at=expires_at, created_at=self._clock(),
                 )  # fmt: skip
                 if row is None:
+                    if optimistic and (found := await self._existing(tx, intent)) is not None:
+                        return found  # (a remembered refusal is raised by _existing)
                     await self._reject(tx, intent, await self._insufficient(tx, wallet, amount))
                 return TransferResult(row[0], key, "hold", amount, PENDING)
             # SQLite: insert first and lock the wallet last; a refused hold deletes its own uncommitted row.
@@ -214,11 +217,16 @@ class Ledger(LedgerCore):
             _check_amount(amount, allow_zero=True)
         kind = "capture" if capture else "release"
 
-        async def body(tx: RawTx) -> TransferResult:
-            # The key's earlier outcome wins; the amount is checked against it once the hold is known.
-            if (found := await self._existing(tx, _Intent(key, kind, amount or 0), check_amount=False)) is not None:
-                if capture and amount is not None and found.amount != amount:
-                    raise IdempotencyConflict(f"key {key!r} captured {found.amount}, not {amount}")
+        async def earlier_outcome(tx: RawTx) -> TransferResult | None:
+            """The key's earlier outcome wins; the amount is checked against it once the hold is known."""
+            found = await self._existing(tx, _Intent(key, kind, amount or 0), check_amount=False)
+            if found is not None and capture and amount is not None and found.amount != amount:
+                raise IdempotencyConflict(f"key {key!r} captured {found.amount}, not {amount}")
+            return found
+
+        async def body(tx: RawTx, optimistic: bool = False) -> TransferResult:
+            # Optimistic (PostgreSQL, first try): the statement itself refuses a used or refused key.
+            if not (self._pg and optimistic) and (found := await earlier_outcome(tx)) is not None:
                 return found
             new_status = CAPTURED if capture else RELEASED
             status = POSTED if capture else VOIDED
@@ -228,6 +236,8 @@ class Ledger(LedgerCore):
                     charged=amount, key=key, kind=kind, status=status, reason=reason, now=self._clock(),
                 )  # fmt: skip
                 if row is None:
+                    if optimistic and (found := await earlier_outcome(tx)) is not None:
+                        return found
                     await self._reject(tx, _Intent(key, kind, amount or 0), await self._why_not(tx, hold_key))
                 return TransferResult(row[0], key, kind, row[3], status)
             closed = await tx.fetchrow(CLOSE_HOLD, hold_key=hold_key, at_least=amount or 0, new_status=new_status)

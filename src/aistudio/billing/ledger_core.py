@@ -124,7 +124,7 @@ class LedgerCore:
     async def _run(
         self,
         key: str,
-        body: Callable[[RawTx], Awaitable[TransferResult]],
+        body: Callable[..., Awaitable[TransferResult]],
         tx: RawTx | None = None,
         *,
         single_statement: bool = False,
@@ -135,18 +135,20 @@ class LedgerCore:
         decides (rolling back) what is kept. With `single_statement` on PostgreSQL, `body` changes money in one
         statement (PG_HOLD / PG_RESOLVE), so it runs without BEGIN/COMMIT: the statement is the transaction.
         """
+        optimistic = single_statement and self._pg
         if tx is not None:
             try:
-                return await body(tx)
+                return await (body(tx, optimistic) if optimistic else body(tx))
             except _Rejected as exc:
                 raise exc.error from None
-        for _ in range(3):
+        for attempt in range(3):
             rejected: _Rejected | None = None
             scope = self.db.single() if (single_statement and self._pg) else self.db.transaction()
             try:
                 async with scope as tx:
                     try:
-                        return await body(tx)
+                        # After a duplicate-key refusal, look the key up first (it exists now).
+                        return await (body(tx, attempt == 0) if optimistic else body(tx))
                     except _Rejected as exc:
                         # Nothing was changed before the refusal; commit so the rejection row is remembered.
                         rejected = exc

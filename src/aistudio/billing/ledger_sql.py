@@ -66,10 +66,12 @@ STALE_HOLDS = Sql(
 # server as it runs. The wallet's row lock is then held for server-side work only, never across a round trip
 # to the client — the difference between ~100 and several hundred operations per second on one busy wallet.
 # (Every data-modifying CTE runs to completion whether or not the main query reads it; a unique violation on
-# the INSERT undoes the whole statement.)
+# the INSERT undoes the whole statement.) A key refused before is refused by the statement itself (NOT EXISTS),
+# so the common case needs no separate lookup of the key: one round trip per operation.
 PG_HOLD = Sql(
     "WITH r AS (UPDATE ledger_accounts SET debits_pending = debits_pending + :amount::bigint "
-    f"WHERE id = :wallet::bigint AND {AVAILABLE} >= :amount::bigint RETURNING id) "
+    f"WHERE id = :wallet::bigint AND {AVAILABLE} >= :amount::bigint "
+    "AND NOT EXISTS (SELECT 1 FROM ledger_rejections WHERE idempotency_key = :key::varchar) RETURNING id) "
     "INSERT INTO ledger_transfers (idempotency_key, kind, debit_account_id, credit_account_id, amount, status, "
     "pending_id, reason, meta, expires_at, created_at) "
     "SELECT :key::varchar, 'hold', r.id, :credit::bigint, :amount::bigint, 'pending', NULL, :reason::text, "
@@ -78,6 +80,7 @@ PG_HOLD = Sql(
 PG_RESOLVE = Sql(
     "WITH h AS (UPDATE ledger_transfers SET status = :new_status::varchar WHERE idempotency_key = :hold_key::varchar "
     "AND kind = 'hold' AND status = 'pending' AND amount >= :at_least::bigint "
+    "AND NOT EXISTS (SELECT 1 FROM ledger_rejections WHERE idempotency_key = :key::varchar) "
     "RETURNING id, debit_account_id, credit_account_id, amount), "
     "c AS (SELECT h.*, CASE WHEN :capture::boolean THEN COALESCE(:charged::bigint, h.amount) ELSE 0 END AS charged "
     "FROM h), "
