@@ -158,6 +158,7 @@ async def build_app(
             callback_secret=callback_secret(settings),
             kie_hmac_key=settings.kie_callback_hmac_key.get_secret_value() if settings.kie_callback_hmac_key else None,
             max_concurrent_per_user=settings.max_concurrent_generations,
+            lease_seconds=settings.generation_lease_seconds,
             usd_per_credit=settings.usd_per_credit,
             markup=settings.markup,
         ),

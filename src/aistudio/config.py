@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     shutdown_timeout_seconds: float = Field(default=20.0, ge=1, le=600)
     polling_lock_retry_seconds: float = Field(default=2.0, ge=0.05, le=60)
+    generation_lease_seconds: float = Field(default=120.0, ge=1, le=3600)
 
     # money
     markup: Decimal = Field(default=Decimal("2.0"), gt=0, le=100)

@@ -169,11 +169,12 @@ def test_webhook_mode_refuses_to_start_without_a_valid_secret() -> None:
 
 
 async def test_aistudio_run_in_webhook_mode_registers_the_webhook_and_answers_users(
-    database_url: str, telegram: Emulator, tmp_path: Path
+    sqlite_url: str, telegram: Emulator, tmp_path: Path
 ) -> None:
+    """The run mode's wiring (PostgreSQL replicas: test_replicas.py)."""
     port = free_port()
     env = bot_env(
-        database_url, telegram.url, port, WEBHOOK_BASE_URL=f"http://127.0.0.1:{port}", WEBHOOK_SECRET=WEBHOOK_SECRET
+        sqlite_url, telegram.url, port, WEBHOOK_BASE_URL=f"http://127.0.0.1:{port}", WEBHOOK_SECRET=WEBHOOK_SECRET
     )
     bot = await BotProcess("webhook", env, tmp_path / "webhook.log").start()
     try:
