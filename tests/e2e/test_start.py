@@ -112,3 +112,17 @@ async def test_menu_button_under_a_photo_opens_the_menu_in_a_new_message(bot: Bo
 
     assert "error" not in str(answer).lower()
     assert menu["text"].startswith("🏠 Main menu")
+
+
+async def test_leaving_a_wizard_with_menu_stops_it_taking_text(bot: Bot) -> None:
+    from tests.e2e.journey_chat import open_wizard, relax_throttling, say
+
+    relax_throttling(bot)
+    user = await bot.user(508, lang="en", balance_rub=100)
+    await open_wizard(bot, user, "nano banana edit", "🔥 Nano Banana Edit", "step 1 of 2")
+
+    sent = await bot.tg.send_text(user, "/menu")
+    await bot.tg.wait_for_reply(user, after_message_id=sent["message_id"])
+    hint = await say(bot, user, "a red fox in the snow", "Pick a task in the menu")
+
+    assert "step" not in (hint["text"] or "")

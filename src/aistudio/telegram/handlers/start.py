@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from aistudio.billing.accounts import Operator
@@ -25,8 +26,15 @@ async def grant_start_bonus(services: BotServices, user: UserRow) -> int:
 
 
 async def on_start(
-    message: Message, command: CommandObject, services: BotServices, user: UserRow, lang: str, user_created: bool
+    message: Message,
+    command: CommandObject,
+    services: BotServices,
+    user: UserRow,
+    lang: str,
+    user_created: bool,
+    state: FSMContext,
 ) -> None:
+    await state.clear()  # /start leaves any wizard or search: later text is not taken as its input
     t = services.t
     bonus = await grant_start_bonus(services, user) if user_created else 0
     name = message.from_user.first_name if message.from_user else ""
@@ -36,11 +44,13 @@ async def on_start(
     await message.answer(text, reply_markup=main_menu(t, lang))
 
 
-async def on_menu_command(message: Message, services: BotServices, lang: str) -> None:
+async def on_menu_command(message: Message, services: BotServices, lang: str, state: FSMContext) -> None:
+    await state.clear()
     await message.answer(services.t("menu.title", lang), reply_markup=main_menu(services.t, lang))
 
 
-async def on_main_menu(query: CallbackQuery, services: BotServices, lang: str) -> None:
+async def on_main_menu(query: CallbackQuery, services: BotServices, lang: str, state: FSMContext) -> None:
+    await state.clear()
     await query.answer()
     # A result (photo, video) can carry this button too: show_screen answers with a new message there.
     await show_screen(query, services.t("menu.title", lang), main_menu(services.t, lang))
