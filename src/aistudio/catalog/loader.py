@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -122,11 +123,21 @@ def _check_priceable(path: Path, spec: ModelSpec) -> None:
 
 
 def load_catalog(directory: Path = CATALOG_DIR) -> Catalog:
-    """Read every catalog file; raise `CatalogError` on the first invalid entry."""
+    """Read every catalog file; raise `CatalogError` on the first invalid entry.
+
+    A catalog is immutable, so one parsed from unchanged files is shared (the bot and the sandbox's Kie
+    emulator in one process, tests that start many bots); any change to a file's size or mtime reloads.
+    """
     files = sorted(directory.glob("*.yaml"))
     if not files:
         raise CatalogError(f"no catalog files in {directory}")
+    fingerprint = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    return _load_files(fingerprint)
+
+
+@lru_cache(maxsize=8)
+def _load_files(fingerprint: tuple[tuple[str, int, int], ...]) -> Catalog:
     models: list[ModelSpec] = []
-    for path in files:
-        models.extend(_parse_file(path))
+    for name, _size, _mtime in fingerprint:
+        models.extend(_parse_file(Path(name)))
     return Catalog(models)
