@@ -8,8 +8,8 @@ used again and again. Whatever the ledger answers for a key, every caller must g
 
 Top-up keys are shared by all processes and used concurrently (a payment notification delivered twice at
 once). The other keys belong to one process each, which never runs two calls with the same key at the same
-moment: concurrent calls with one capture or release key can get two different outcomes on PostgreSQL (see
-`test_concurrent_calls_with_one_key_get_one_outcome`), a ledger issue reported to its owners.
+moment (those races have their own test, `test_concurrent_calls_with_one_key_get_one_outcome`), so that
+what this run checks — the books, the outcomes of keys used again later — fails only for a real reason.
 """
 
 from __future__ import annotations
