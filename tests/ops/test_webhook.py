@@ -197,3 +197,68 @@ async def test_aistudio_run_in_webhook_mode_registers_the_webhook_and_answers_us
     assert code == 0
     assert info_after["url"] == info["url"]  # a replica stopping leaves the webhook to the others
     assert WEBHOOK_SECRET not in bot.text()
+
+
+async def test_set_webhook_is_retried_with_backoff_and_honours_flood_control() -> None:
+    from types import SimpleNamespace
+
+    from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter
+    from aiogram.methods import SetWebhook
+
+    from aistudio.config import load_settings
+    from aistudio.ops.runner import set_webhook
+
+    calls: list[dict[str, Any]] = []
+    failures = [
+        TelegramNetworkError(SetWebhook(url="x"), "connection reset"),
+        TelegramRetryAfter(SetWebhook(url="x"), "Too Many Requests", retry_after=0),
+        TelegramNetworkError(SetWebhook(url="x"), "connection reset"),
+    ]
+
+    async def fake_set_webhook(**params: Any) -> bool:
+        calls.append(params)
+        if failures:
+            raise failures.pop(0)
+        return True
+
+    settings = load_settings(
+        telegram_bot_token="1:x", webhook_base_url="https://bot.example.com", webhook_secret=WEBHOOK_SECRET
+    )
+    dispatcher = SimpleNamespace(resolve_used_update_types=lambda: ["callback_query", "message"])
+    parts = SimpleNamespace(settings=settings, dispatcher=dispatcher, bot=SimpleNamespace(set_webhook=fake_set_webhook))
+
+    ok = await asyncio.wait_for(set_webhook(parts, asyncio.Event(), first_delay=0.01), 5)  # type: ignore[arg-type]
+
+    assert ok and len(calls) == 4
+    assert calls[-1] == {
+        "url": "https://bot.example.com/telegram/webhook",
+        "secret_token": WEBHOOK_SECRET,
+        "allowed_updates": ["callback_query", "message"],
+        "max_connections": 40,
+        "drop_pending_updates": False,
+    }
+
+
+async def test_set_webhook_gives_up_when_stopping() -> None:
+    from types import SimpleNamespace
+
+    from aistudio.config import load_settings
+    from aistudio.ops.runner import set_webhook
+
+    async def always_down(**params: Any) -> bool:
+        raise OSError("network unreachable")
+
+    settings = load_settings(
+        telegram_bot_token="1:x", webhook_base_url="https://bot.example.com", webhook_secret=WEBHOOK_SECRET
+    )
+    parts = SimpleNamespace(
+        settings=settings,
+        dispatcher=SimpleNamespace(resolve_used_update_types=lambda: ["message"]),
+        bot=SimpleNamespace(set_webhook=always_down),
+    )
+    stop = asyncio.Event()
+    attempt = asyncio.create_task(set_webhook(parts, stop, first_delay=0.05))  # type: ignore[arg-type]
+    await asyncio.sleep(0.2)
+    stop.set()
+
+    assert await asyncio.wait_for(attempt, 5) is False
