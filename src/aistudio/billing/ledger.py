@@ -66,12 +66,14 @@ class Ledger(LedgerCore):
         """
         _check_amount(amount, allow_zero=False)
 
-        async def body(tx: RawTx, optimistic: bool = False) -> TransferResult:
+        async def body(tx: RawTx) -> TransferResult:
             revenue = await self._operator(tx, Operator.REVENUE)
             wallet = await self._wallet(tx, user_id)
             intent = _Intent(key, "hold", amount, wallet, revenue)
-            # Optimistic (PostgreSQL, first try): the statement itself refuses a used or refused key.
-            if not (self._pg and optimistic) and (found := await self._existing(tx, intent)) is not None:
+            # Always look the key up first: a retried hold must get its outcome without locking the wallet. (If
+            # it locked the wallet first, its INSERT would wait on the hold row a concurrent capture is updating,
+            # while that capture waits for the wallet: a deadlock the bank test found.)
+            if (found := await self._existing(tx, intent)) is not None:
                 return found
             expires_at = self._clock() + (ttl or self._hold_ttl)
             if self._pg:
@@ -80,8 +82,6 @@ class Ledger(LedgerCore):
                     expires_at=expires_at, created_at=self._clock(),
                 )  # fmt: skip
                 if row is None:
-                    if optimistic and (found := await self._existing(tx, intent)) is not None:
-                        return found  # (a remembered refusal is raised by _existing)
                     await self._reject(tx, intent, await self._insufficient(tx, wallet, amount))
                 return TransferResult(row[0], key, "hold", amount, PENDING)
             # SQLite: insert first and lock the wallet last; a refused hold deletes its own uncommitted row.
@@ -91,7 +91,7 @@ class Ledger(LedgerCore):
                 await self._reject(tx, intent, await self._insufficient(tx, wallet, amount))
             return result
 
-        return await self._run(key, body, tx, single_statement=True)
+        return await self._run(key, body, tx, single_statement=True, optimistic=False)
 
     async def capture(
         self, key: str, hold_key: str, amount: int | None = None, *, tx: RawTx | None = None
@@ -225,7 +225,8 @@ class Ledger(LedgerCore):
             return found
 
         async def body(tx: RawTx, optimistic: bool = False) -> TransferResult:
-            # Optimistic (PostgreSQL, first try): the statement itself refuses a used or refused key.
+            # Optimistic (PostgreSQL, first try): the statement itself refuses a used or refused key. A capture
+            # locks the hold row, then the wallet — the one lock order in the ledger — so this cannot deadlock.
             if not (self._pg and optimistic) and (found := await earlier_outcome(tx)) is not None:
                 return found
             new_status = CAPTURED if capture else RELEASED

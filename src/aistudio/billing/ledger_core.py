@@ -40,7 +40,7 @@ from aistudio.billing.ledger_sql import (
     SPEND,
     WALLET_OF,
 )
-from aistudio.db.rawsql import DuplicateKey, RawDb, RawTx
+from aistudio.db.rawsql import DuplicateKey, RawDb, RawTx, TransientConflict
 from aistudio.db.sql import utcnow
 
 # Hold statuses once resolved; money-moving rows are "posted", release rows are "voided" (they move nothing).
@@ -128,6 +128,7 @@ class LedgerCore:
         tx: RawTx | None = None,
         *,
         single_statement: bool = False,
+        optimistic: bool = True,
     ) -> TransferResult:
         """Run `body` in one transaction; a concurrent insert of the same key is answered from the winner.
 
@@ -135,7 +136,7 @@ class LedgerCore:
         decides (rolling back) what is kept. With `single_statement` on PostgreSQL, `body` changes money in one
         statement (PG_HOLD / PG_RESOLVE), so it runs without BEGIN/COMMIT: the statement is the transaction.
         """
-        optimistic = single_statement and self._pg
+        optimistic = optimistic and single_statement and self._pg
         if tx is not None:
             try:
                 return await (body(tx, optimistic) if optimistic else body(tx))
@@ -156,6 +157,8 @@ class LedgerCore:
                 if "idempotency_key" not in str(exc):
                     raise
                 continue  # a concurrent call with the same key won; the next round reads its outcome
+            except TransientConflict:
+                continue  # PostgreSQL broke a lock cycle by rolling this call back: nothing was applied
             if rejected is not None:
                 raise rejected.error
         raise LedgerError(f"could not settle key {key!r} after concurrent retries")

@@ -30,6 +30,10 @@ class DuplicateKey(Exception):
     """A unique constraint refused an insert; `constraint` holds the driver's words."""
 
 
+class TransientConflict(Exception):
+    """The database rolled the transaction back to break a deadlock or a serialization conflict; retry it."""
+
+
 class StorageUnavailable(Exception):
     """The database failed mid-transaction (lost connection, server restart); it was rolled back."""
 
@@ -137,6 +141,10 @@ def _is_unique_violation(exc: BaseException) -> bool:
     return name == "UniqueViolationError" or (name == "IntegrityError" and "UNIQUE constraint failed" in str(exc))
 
 
+def _is_transient_conflict(exc: BaseException) -> bool:
+    return type(exc).__name__ in ("DeadlockDetectedError", "SerializationError")
+
+
 def _is_constraint_error(exc: BaseException) -> bool:
     return type(exc).__name__ in ("IntegrityError", "CheckViolationError", "ForeignKeyViolationError")
 
@@ -174,6 +182,8 @@ class RawDb:
             except Exception as exc:
                 if _is_unique_violation(exc):
                     raise DuplicateKey(str(exc)) from exc
+                if _is_transient_conflict(exc):
+                    raise TransientConflict(str(exc)) from exc
                 if _is_driver_error(exc) and not _is_constraint_error(exc):
                     await conn.invalidate()
                     raise StorageUnavailable(str(exc)) from exc
@@ -221,6 +231,8 @@ class RawDb:
             except Exception as exc:
                 if _is_unique_violation(exc):
                     raise DuplicateKey(str(exc)) from exc
+                if _is_transient_conflict(exc):
+                    raise TransientConflict(str(exc)) from exc
                 if _is_driver_error(exc) and not _is_constraint_error(exc):
                     await conn.invalidate()
                     raise StorageUnavailable(str(exc)) from exc
