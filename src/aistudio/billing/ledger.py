@@ -1,10 +1,7 @@
-"""The append-only ledger: two-phase transfers of integer kopecks with idempotency keys.
+"""The ledger's operations: hold, capture, release, credit, debit, adjust, expiry of stale holds.
 
-Modelled on TigerBeetle: a hold is a pending transfer; `capture` posts it (possibly a smaller amount) and
-`release` voids it. Every call carries an idempotency key derived from its cause (`gen:<id>:hold`,
-`stars:<charge id>`, ...): the same key always gives the same outcome, a remembered rejection included.
-A user wallet never goes below zero: the check and the change are one conditional UPDATE inside the
-transaction, which holds the row lock on PostgreSQL; on SQLite `BEGIN IMMEDIATE` serialises writers.
+The design (two-phase transfers, idempotency keys with stable outcomes, the no-overdraft rule) and the
+machinery live in `aistudio.billing.ledger_core`.
 """
 
 from __future__ import annotations

@@ -141,6 +141,17 @@ def _is_unique_violation(exc: BaseException) -> bool:
     return name == "UniqueViolationError" or (name == "IntegrityError" and "UNIQUE constraint failed" in str(exc))
 
 
+async def _translate(conn: Any, exc: Exception) -> None:
+    """Raise the typed form of a driver error (dropping a broken connection from the pool); else return."""
+    if _is_unique_violation(exc):
+        raise DuplicateKey(str(exc)) from exc
+    if _is_transient_conflict(exc):
+        raise TransientConflict(str(exc)) from exc
+    if _is_driver_error(exc) and not _is_constraint_error(exc):
+        await conn.invalidate()
+        raise StorageUnavailable(str(exc)) from exc
+
+
 def _is_transient_conflict(exc: BaseException) -> bool:
     return type(exc).__name__ in ("DeadlockDetectedError", "SerializationError")
 
@@ -180,13 +191,7 @@ class RawDb:
             try:
                 yield RawTx(raw.driver_connection, self.dialect, self._cache, self.fault)
             except Exception as exc:
-                if _is_unique_violation(exc):
-                    raise DuplicateKey(str(exc)) from exc
-                if _is_transient_conflict(exc):
-                    raise TransientConflict(str(exc)) from exc
-                if _is_driver_error(exc) and not _is_constraint_error(exc):
-                    await conn.invalidate()
-                    raise StorageUnavailable(str(exc)) from exc
+                await _translate(conn, exc)
                 raise
 
     @asynccontextmanager
@@ -229,13 +234,7 @@ class RawDb:
                         raise
                     await driver.execute("COMMIT")
             except Exception as exc:
-                if _is_unique_violation(exc):
-                    raise DuplicateKey(str(exc)) from exc
-                if _is_transient_conflict(exc):
-                    raise TransientConflict(str(exc)) from exc
-                if _is_driver_error(exc) and not _is_constraint_error(exc):
-                    await conn.invalidate()
-                    raise StorageUnavailable(str(exc)) from exc
+                await _translate(conn, exc)
                 raise
 
 
