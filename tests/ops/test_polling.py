@@ -66,8 +66,9 @@ async def test_an_advisory_lock_is_exclusive_and_its_loss_is_noticed(pg_database
 
     admin = await asyncpg.connect(pg_database_url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
-        await admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'aistudio-polling-lock'"
+        await admin.execute(  # this test's database only: other tests may hold polling locks elsewhere
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = 'aistudio-polling-lock' AND datname = current_database()"
         )
     finally:
         await admin.close()
