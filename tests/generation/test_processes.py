@@ -100,7 +100,6 @@ async def test_a_killed_resumer_leaves_nothing_unresolved(pg_polling: Harness, t
     assert missing <= unconfirmed  # only the sends the victim had in flight, each settled and marked
     noticed = {d["generation"] for d in deliveries(tmp_path) if d["event"] == "unconfirmed"}
     assert missing <= noticed  # and each of those users was told the result is ready
-    assert len(missing) <= 3
     assert open_holds == 0
     assert all(done[g].charged_kopecks == PAID_PRICE for g in ids)
     await h.assert_books_balanced()
