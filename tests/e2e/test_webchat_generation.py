@@ -3,41 +3,23 @@ Nano Banana → Start → prompt → Launch → the result photo in the chat (an
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Locator, Page, async_playwright, expect
+from playwright.async_api import Browser, Locator, Page, expect
 
+from tests.browser import OUTPUT, chromium
 from tests.e2e.harness import running_bot
 from tests.e2e.walk_support import lift_flood_limit
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-CHROMIUM_FOUND = Path(CHROMIUM).exists()
-OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
 NANO_BANANA_PRICE = 380  # 4 credits at 95 ₽/$ and markup 2
 
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    if not CHROMIUM_FOUND:
-        pytest.fail(f"Chromium not found at {CHROMIUM}: run `bash scripts/system-deps.sh`, or set CHROMIUM_PATH")
-    async with async_playwright() as playwright:
-        instance = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield instance
-        finally:
-            await instance.close()
+    async with chromium() as instance:
+        yield instance
 
 
 def bot_messages(page: Page) -> Locator:

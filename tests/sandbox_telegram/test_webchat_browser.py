@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,24 +18,13 @@ from aiogram.types import (
     Message,
     PreCheckoutQuery,
 )
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from aistudio.sandbox.telegram.emulator import Emulator
+from tests.browser import OUTPUT, chromium
 
 from .conftest import png, polling
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-CHROMIUM_FOUND = Path(CHROMIUM).exists()
-OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
 HOSTILE = "<img src=x onerror=\"document.title='pwned'\"> & <b>not bold</b>"
 
 
@@ -94,17 +81,8 @@ def echo_menu_router() -> Router:
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    if not CHROMIUM_FOUND:
-        pytest.fail(
-            f"Chromium not found at {CHROMIUM}: run `bash scripts/system-deps.sh` (or `make system-deps`), "
-            "or set CHROMIUM_PATH"
-        )
-    async with async_playwright() as playwright:
-        instance = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield instance
-        finally:
-            await instance.close()
+    async with chromium() as instance:
+        yield instance
 
 
 async def open_chat(browser: Browser, base_url: str, width: int, height: int) -> tuple[Page, list[str]]:
