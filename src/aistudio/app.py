@@ -31,11 +31,13 @@ from aistudio.generation.delivery import ResultStore
 from aistudio.generation.service import GenerationService
 from aistudio.i18n import translator
 from aistudio.kie import KieClient, KieGateway, make_limiter
+from aistudio.ops.jobs import PeriodicJob, start_jobs
 from aistudio.ops.metrics import MeteredDelivery, MeteredLedger, Metrics, ScrapeRefresher, instrument_kie
 from aistudio.ops.middleware import GATE_KEY, METRICS_KEY
 from aistudio.ops.state import RunState
 from aistudio.ops.updates import ProcessedUpdates
 from aistudio.ops.version import build_info
+from aistudio.payments.topups import TopupService
 from aistudio.pricing.free_tier import FreeLimits, FreeTier, derive_free_models
 from aistudio.pricing.fx import FxService
 from aistudio.telegram.alerts import AdminAlerts
@@ -72,6 +74,10 @@ class AppParts:
     updates: ProcessedUpdates | None = None
     webhook: WebhookIntake | None = None  # set when WEBHOOK_BASE_URL and WEBHOOK_SECRET are
     refresher: ScrapeRefresher | None = None
+    jobs: list[PeriodicJob] = field(default_factory=list)  # started by run_polling / webhook mode
+
+    def start_jobs(self, stop: asyncio.Event) -> None:
+        self.background.extend(start_jobs(self.jobs, stop))
 
     async def close(self) -> None:
         """Close every pool and client (after the work is stopped; see `aistudio.ops.runner`)."""
@@ -165,10 +171,12 @@ async def build_app(
         free_model_ids=free_ids,
     )
     generations = GenerationService(pipeline, fx.current)
+    topups = TopupService(engine, ledger)
     services = BotServices(
         settings=settings, engine=engine, ledger=ledger, catalog=catalog, generations=generations, fx=fx, t=t,
-        free_model_ids=free_ids, kie=kie,
+        free_model_ids=free_ids, kie=kie, topups=topups, bot=bot,
     )  # fmt: skip
+    jobs = [PeriodicJob("topups.settle", 30.0, topups.settle, first_delay_s=5.0)]
     dispatcher = create_dispatcher(services)
     dispatcher[METRICS_KEY] = metrics
 
@@ -200,7 +208,7 @@ async def build_app(
         add_webhook_route(web_app, webhook)
     return AppParts(
         settings, engine, catalog, bot, dispatcher, services, generations, kie, web_app,
-        metrics=metrics, state=state, updates=updates, webhook=webhook, refresher=refresher,
+        metrics=metrics, state=state, updates=updates, webhook=webhook, refresher=refresher, jobs=jobs,
     )  # fmt: skip
 
 
@@ -221,6 +229,7 @@ async def run_polling(
     stops claiming and the generations it drives finish (each wait bounded by `drain_timeout`).
     """
     await set_bot_commands(parts.bot, parts.services.t)
+    parts.start_jobs(stop)
     worker = asyncio.create_task(parts.generations.run(stop))
     extra = {GATE_KEY: parts.updates} if once_only and parts.updates is not None else {}
     polling = asyncio.create_task(

@@ -66,6 +66,39 @@ class Settings(BaseSettings):
     start_bonus_rub: Decimal = Field(default=Decimal("0"), ge=0)
     hold_ttl_seconds: int = Field(default=3 * 3600, ge=60)
 
+    # payments: Telegram Stars (XTR), YooKassa through Telegram Payments, manual transfers
+    stars_packs: Annotated[tuple[int, ...], NoDecode] = (50, 100, 250, 500, 1000)
+    stars_rub_per_star: Decimal = Field(default=Decimal("1.3"), gt=0, le=100)
+    stars_custom_min: int = Field(default=50, ge=1)
+    stars_custom_max: int = Field(default=10000, ge=1)
+    invoice_ttl_seconds: int = Field(default=3600, ge=60)
+    yookassa_provider_token: SecretStr | None = None
+    yookassa_packs_rub: Annotated[tuple[int, ...], NoDecode] = (100, 300, 500, 1000, 3000)
+    yookassa_custom_min_rub: int = Field(default=100, ge=1)
+    yookassa_custom_max_rub: int = Field(default=100000, ge=1)
+    yookassa_receipt_required: bool = False  # send provider_data with a receipt (54-FZ) when the shop needs it
+    yookassa_vat_code: int = Field(default=1, ge=1, le=6)
+    paysupport_text: str | None = None  # None: the locale's default text
+    terms_text: str | None = None
+    manual_transfer_enabled: bool = False
+    manual_transfer_details: str = ""  # card / account number and recipient, shown to the user as is
+    manual_auto_approve_below_rub: Decimal = Field(default=Decimal("0"), ge=0)  # 0: never auto-approve
+    manual_min_rub: Decimal = Field(default=Decimal("100"), ge=0)
+
+    # growth
+    referral_percent: Decimal = Field(default=Decimal("10"), ge=0, le=100)
+    bot_username: str | None = None  # for referral links; asked from getMe when unset
+
+    # admin and operator tools
+    broadcast_rate_per_s: float = Field(default=25.0, gt=0, le=1000)
+    kie_balance_poll_seconds: float = Field(default=300.0, ge=5)
+    kie_balance_alert_credits: Decimal = Field(default=Decimal("1000"), ge=0)
+    failure_alert_rate: float = Field(default=0.5, gt=0, le=1)
+    failure_alert_min_count: int = Field(default=5, ge=1)
+    admin_link_ttl_seconds: int = Field(default=600, ge=30)
+    admin_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    admin_web_base_url: str | None = None  # where /web links point; defaults to WEBHOOK_BASE_URL or the local port
+
     # free tier and limits
     free_tier_size: int = Field(default=5, ge=0, le=50)
     free_per_model_per_day: int = Field(default=5, ge=0)
@@ -79,7 +112,8 @@ class Settings(BaseSettings):
 
     @field_validator(
         "redis_url", "telegram_bot_token", "webhook_base_url", "webhook_secret", "kie_api_key",
-        "kie_callback_hmac_key", "metrics_token", mode="before",
+        "kie_callback_hmac_key", "metrics_token", "yookassa_provider_token", "paysupport_text", "terms_text",
+        "bot_username", "admin_web_base_url", mode="before",
     )  # fmt: skip
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
@@ -95,6 +129,16 @@ class Settings(BaseSettings):
             return (value,)
         return value
 
+    @field_validator("stars_packs", "yookassa_packs_rub", mode="before")
+    @classmethod
+    def _parse_packs(cls, value: object) -> object:
+        if isinstance(value, str):
+            packs = tuple(int(p.strip()) for p in value.replace(";", ",").split(",") if p.strip())
+            if any(p <= 0 for p in packs):
+                raise ValueError("packs must be positive whole numbers")
+            return packs
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
@@ -106,7 +150,7 @@ class Settings(BaseSettings):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
         return value
 
-    @field_validator("telegram_api_base", "kie_api_base", "kie_upload_base", "webhook_base_url")
+    @field_validator("telegram_api_base", "kie_api_base", "kie_upload_base", "webhook_base_url", "admin_web_base_url")
     @classmethod
     def _check_http_url(cls, value: str | None) -> str | None:
         if value is None or value == "":

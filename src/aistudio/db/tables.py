@@ -50,6 +50,7 @@ users = Table(
     Column("referral_code", String(32), unique=True),
     Column("referred_by", BigInteger, ForeignKey("users.id")),
     Column("start_payload", String(64)),
+    Column("banned_notice_at", Ts),  # a banned user is told once; later updates get no answer at all
     Column("created_at", Ts, nullable=False),
     Column("last_seen_at", Ts, nullable=False),
 )
@@ -188,6 +189,8 @@ payments = Table(
     Column("provider_amount", BigInteger, nullable=False),
     Column("payload", String(160)),
     Column("meta", JSON),
+    # Set once the after-top-up effects (promo bonus, referral reward) have run; a sweep finishes the rest.
+    Column("settled_at", Ts),
     Column("created_at", Ts, nullable=False),
     Column("updated_at", Ts, nullable=False),
     UniqueConstraint("provider", "external_id", name="uq_payments_provider_external"),
@@ -249,4 +252,166 @@ fx_rates = Table(
     Column("rub_per_usd", Numeric(12, 4), nullable=False),
     Column("source", String(32), nullable=False),
     Column("fetched_at", Ts, nullable=False),
+)
+
+
+# ---- payments and growth (0002) ------------------------------------------------------------------------
+
+invoices = Table(
+    "invoices",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("payload", String(64), nullable=False, unique=True),  # the invoice_payload Telegram echoes back
+    Column("user_id", BigInteger, ForeignKey("users.id"), nullable=False),
+    Column("provider", String(16), nullable=False),  # stars | yookassa
+    Column("pack", String(32), nullable=False),  # a pack code from settings, or "custom"
+    Column("currency", String(8), nullable=False),  # XTR | RUB
+    Column("amount", BigInteger, nullable=False),  # total_amount in the currency's smallest units
+    Column("credit_kopecks", BigInteger, nullable=False),  # what the wallet receives when it is paid
+    Column("status", String(16), nullable=False),  # open | paid | expired | mismatch
+    Column("promo_code", String(32)),
+    Column("payment_id", BigInteger),
+    Column("created_at", Ts, nullable=False),
+    Column("expires_at", Ts, nullable=False),
+    Column("paid_at", Ts),
+)
+Index("ix_invoices_user_created", invoices.c.user_id, invoices.c.created_at)
+
+topup_requests = Table(
+    "topup_requests",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("user_id", BigInteger, ForeignKey("users.id"), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | approved | rejected
+    Column("image_sha256", String(64), nullable=False),
+    Column("image_file_id", String(256), nullable=False),
+    Column("ocr_amount_kopecks", BigInteger),
+    Column("ocr_txn_id", String(64)),
+    Column("ocr_date", String(32)),
+    Column("ocr_text", Text),
+    Column("duplicate_of", BigInteger),
+    Column("amount_kopecks", BigInteger),  # what was credited on approval
+    Column("decided_by", BigInteger),
+    Column("decided_at", Ts),
+    Column("reason", Text),
+    Column("payment_id", BigInteger),
+    Column("admin_messages", JSON),  # [[chat_id, message_id], ...] to edit once decided
+    Column("created_at", Ts, nullable=False),
+    Column("updated_at", Ts, nullable=False),
+)
+Index("ix_topup_requests_image", topup_requests.c.image_sha256)
+Index("ix_topup_requests_txn", topup_requests.c.ocr_txn_id)
+Index("ix_topup_requests_status_created", topup_requests.c.status, topup_requests.c.created_at)
+Index("ix_topup_requests_user_created", topup_requests.c.user_id, topup_requests.c.created_at)
+
+promo_codes = Table(
+    "promo_codes",
+    metadata,
+    Column("code", String(32), primary_key=True),  # stored upper-case
+    Column("kind", String(16), nullable=False),  # fixed | percent
+    Column("amount_kopecks", BigInteger, nullable=False, server_default="0"),
+    Column("percent", Integer, nullable=False, server_default="0"),
+    Column("max_uses", Integer),
+    Column("uses", Integer, nullable=False, server_default="0"),
+    Column("expires_at", Ts),
+    Column("is_active", Boolean, nullable=False, server_default="1"),
+    Column("created_by", BigInteger),
+    Column("created_at", Ts, nullable=False),
+)
+
+promo_redemptions = Table(
+    "promo_redemptions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("code", String(32), ForeignKey("promo_codes.code"), nullable=False),
+    Column("user_id", BigInteger, ForeignKey("users.id"), nullable=False),
+    Column("status", String(16), nullable=False),  # credited | pending (percent, waits for a top-up) | applied
+    Column("amount_kopecks", BigInteger, nullable=False, server_default="0"),
+    Column("payment_id", BigInteger),
+    Column("created_at", Ts, nullable=False),
+    Column("applied_at", Ts),
+    UniqueConstraint("code", "user_id", name="uq_promo_redemptions_code_user"),
+)
+Index("ix_promo_redemptions_user", promo_redemptions.c.user_id, promo_redemptions.c.status)
+
+referral_rewards = Table(
+    "referral_rewards",
+    metadata,
+    Column("payment_id", BigInteger, primary_key=True, autoincrement=False),  # one reward per top-up
+    Column("referrer_id", BigInteger, ForeignKey("users.id"), nullable=False),
+    Column("referee_id", BigInteger, ForeignKey("users.id"), nullable=False),
+    Column("amount_kopecks", BigInteger, nullable=False),
+    Column("created_at", Ts, nullable=False),
+)
+Index("ix_referral_rewards_referrer", referral_rewards.c.referrer_id)
+Index("ix_users_referred_by", users.c.referred_by)
+
+# ---- admin and operator tools (0002) -------------------------------------------------------------------
+
+broadcasts = Table(
+    "broadcasts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("admin_id", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),  # draft | running | paused | cancelled | done
+    Column("text", Text, nullable=False),
+    Column("photo_file_id", String(256)),
+    Column("button_text", String(64)),
+    Column("button_url", String(512)),
+    Column("segment", String(32), nullable=False),  # all | active7 | active30 | paid | balance | lang:<code>
+    Column("rate_per_s", Numeric(8, 2), nullable=False),
+    Column("total", Integer, nullable=False, server_default="0"),
+    Column("sent", Integer, nullable=False, server_default="0"),
+    Column("failed", Integer, nullable=False, server_default="0"),
+    Column("blocked", Integer, nullable=False, server_default="0"),
+    Column("progress_chat_id", BigInteger),
+    Column("progress_message_id", BigInteger),
+    Column("lease_owner", String(64)),
+    Column("lease_until", Ts),
+    Column("created_at", Ts, nullable=False),
+    Column("started_at", Ts),
+    Column("finished_at", Ts),
+    Column("updated_at", Ts, nullable=False),
+)
+
+broadcast_recipients = Table(
+    "broadcast_recipients",
+    metadata,
+    Column("broadcast_id", BigInteger, ForeignKey("broadcasts.id"), primary_key=True),
+    Column("user_id", BigInteger, primary_key=True),
+    Column("status", String(16), nullable=False),  # pending | sending | sent | failed | blocked
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("error", Text),
+    Column("message_id", BigInteger),
+    Column("updated_at", Ts),
+)
+Index("ix_broadcast_recipients_status", broadcast_recipients.c.broadcast_id, broadcast_recipients.c.status)
+
+admin_login_tokens = Table(
+    "admin_login_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),  # sha256 of the one-time token; the token is never stored
+    Column("admin_id", BigInteger, nullable=False),
+    Column("created_at", Ts, nullable=False),
+    Column("expires_at", Ts, nullable=False),
+    Column("used_at", Ts),
+)
+
+admin_sessions = Table(
+    "admin_sessions",
+    metadata,
+    Column("session_hash", String(64), primary_key=True),  # sha256 of the cookie value
+    Column("admin_id", BigInteger, nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", Ts, nullable=False),
+    Column("expires_at", Ts, nullable=False),
+    Column("last_seen_at", Ts, nullable=False),
+)
+
+alert_state = Table(
+    "alert_state",
+    metadata,
+    Column("key", String(128), primary_key=True),  # e.g. kie:balance_low, model_failures:<model>
+    Column("value", JSON),
+    Column("updated_at", Ts, nullable=False),
 )

@@ -255,6 +255,7 @@ async def _run_webhook(parts: AppParts, stop: asyncio.Event) -> None:
     timeout = parts.settings.shutdown_timeout_seconds
     worker_stop = asyncio.Event()
     worker = asyncio.create_task(parts.generations.run(worker_stop))
+    parts.start_jobs(worker_stop)
     registered = asyncio.create_task(set_webhook(parts, stop))
     registered.add_done_callback(lambda t: _activate(parts) if not t.cancelled() and t.result() else None)
     try:

@@ -63,3 +63,16 @@ class GenCb(CallbackData, prefix="g"):
     a: str
     id: int
     m: str = ""
+
+
+# --- admin tools ----------------------------------------------------------------------------------------
+# One prefix for the whole admin panel; `s` (section) routes to the feature that owns it:
+# dash, users, gens, models, smoke, audit (admin panel); topups (manual transfers); pay (payments, refunds);
+# promo (promo codes); bc (broadcasts); mon (monitoring). Admin routers filter on IsAdmin first.
+
+
+class AdminCb(CallbackData, prefix="adm"):
+    s: str
+    a: str = ""
+    id: str = ""
+    p: int = 0

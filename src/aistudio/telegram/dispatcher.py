@@ -8,12 +8,34 @@ from aiogram.fsm.storage.memory import MemoryStorage
 
 from aistudio.ops.middleware import install_ops_middlewares
 from aistudio.telegram import errors
-from aistudio.telegram.handlers import balance, catalog, fallback, help, history, results, start, wizard
+from aistudio.telegram.handlers import (
+    admin,
+    admin_broadcast,
+    admin_web,
+    balance,
+    catalog,
+    fallback,
+    help,
+    history,
+    manual_topup,
+    payments,
+    promo,
+    referrals,
+    results,
+    start,
+    wizard,
+)
 from aistudio.telegram.middlewares import RequestIdMiddleware, ThrottlingMiddleware, UserMiddleware
 from aistudio.telegram.services import BotServices
 
 # Feature routers first, the catch-all fallback last. Each module builds a fresh router on request.
-FEATURES = [start, catalog, wizard, results, history, balance, help]
+# Admin routers (IsAdmin-filtered) come first; payments before the wizard, so a payment message is never
+# taken for a wizard answer.
+FEATURES = [
+    admin, admin_broadcast, admin_web,
+    payments, manual_topup, promo, referrals,
+    start, catalog, wizard, results, history, balance, help,
+]  # fmt: skip
 
 
 def create_storage(redis_url: str | None) -> BaseStorage:

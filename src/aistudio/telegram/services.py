@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from aiogram import Bot
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aistudio.billing.ledger import Ledger
@@ -13,6 +14,7 @@ from aistudio.config import Settings
 from aistudio.generation.service import GenerationService
 from aistudio.i18n import Translator
 from aistudio.kie.client import KieClient
+from aistudio.payments.topups import TopupService
 from aistudio.pricing.fx import FxService
 
 
@@ -27,6 +29,8 @@ class BotServices:
     t: Translator
     free_model_ids: frozenset[str]
     kie: KieClient  # for uploading users' files to Kie's file host
+    topups: TopupService  # every paid top-up is credited through it, exactly once
+    bot: Bot  # for work outside an update (notifying a referrer, an admin, a broadcast)
 
     @property
     def start_bonus_kopecks(self) -> int:

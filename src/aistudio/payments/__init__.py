@@ -1,0 +1,1 @@
+"""Payments and top-ups: Stars, YooKassa, manual transfers; crediting each exactly once."""
