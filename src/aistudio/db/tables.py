@@ -333,6 +333,8 @@ promo_redemptions = Table(
     UniqueConstraint("code", "user_id", name="uq_promo_redemptions_code_user"),
 )
 Index("ix_promo_redemptions_user", promo_redemptions.c.user_id, promo_redemptions.c.status)
+# At most one percentage code per top-up, even when its hook runs twice at once.
+Index("uq_promo_redemptions_payment", promo_redemptions.c.payment_id, unique=True)
 
 referral_rewards = Table(
     "referral_rewards",
@@ -414,4 +416,26 @@ alert_state = Table(
     Column("key", String(128), primary_key=True),  # e.g. kie:balance_low, model_failures:<model>
     Column("value", JSON),
     Column("updated_at", Ts, nullable=False),
+)
+
+# ---- admin dashboard (0002): each dashboard figure reads a time range from one of these ----------------
+Index("ix_users_created", users.c.created_at)
+Index("ix_users_last_seen", users.c.last_seen_at)
+# Covering: per-day counts by state, top models and Kie spend are answered from the index alone.
+Index(
+    "ix_generations_stats",
+    generations.c.created_at,
+    generations.c.state,
+    generations.c.model_id,
+    generations.c.credits,
+    generations.c.fx_rub_per_usd,
+)
+# Covering: revenue (posted transfers into or out of the REVENUE account) per day.
+Index(
+    "ix_ledger_transfers_posted",
+    ledger_transfers.c.status,
+    ledger_transfers.c.created_at,
+    ledger_transfers.c.credit_account_id,
+    ledger_transfers.c.debit_account_id,
+    ledger_transfers.c.amount,
 )
