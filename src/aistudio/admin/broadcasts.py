@@ -1,0 +1,400 @@
+"""Broadcasts: a message the operator sends to a segment of users, throttled, resumable, never twice.
+
+Life of a broadcast (`broadcasts.status`):  draft ──start──► running ⇄ paused ──► done | cancelled
+- `start` snapshots the segment into `broadcast_recipients` (status `pending`), idempotently and in
+  batches, so a crash during the snapshot is finished by pressing Confirm again;
+- the sender (`broadcast_sender`) claims a running broadcast with a lease and moves each recipient
+  pending → sending → sent | failed | blocked. A row is `sending` before Telegram is called, so a row
+  found `sending` after a crash may or may not have arrived: it is counted `failed` ("interrupted") and
+  never sent again. Nobody gets a broadcast twice; at worst an interrupted one not at all.
+- pause / resume / cancel only change the status; the sender reads it between batches, on any replica.
+
+The text is stored as Telegram HTML (the admin's formatting, user text escaped) and sent in HTML mode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from aistudio.db.sql import as_utc, insert_ignore, utcnow
+from aistudio.db.tables import broadcast_recipients, broadcasts, ledger_accounts, payments, users
+
+B = broadcasts
+R = broadcast_recipients
+
+SEGMENTS = ("all", "active7", "active30", "paid", "balance", "lang:ru", "lang:en")
+PAID_PROVIDERS = ("stars", "yookassa", "manual")
+SNAPSHOT_BATCH = 2000
+
+
+class Status(StrEnum):
+    DRAFT = "draft"
+    RUNNING = "running"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+    DONE = "done"
+
+
+class Delivery(StrEnum):
+    """A recipient's status."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    BLOCKED = "blocked"
+
+
+INTERRUPTED = "interrupted"  # the error of a row found `sending` after a crash
+
+
+class UnknownSegment(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What users will get: HTML text (a caption when there is a photo), an optional URL button."""
+
+    text: str
+    photo_file_id: str | None = None
+    button_text: str | None = None
+    button_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Broadcast:
+    id: int
+    admin_id: int
+    status: Status
+    draft: Draft
+    segment: str
+    rate_per_s: float
+    total: int
+    sent: int
+    failed: int
+    blocked: int
+    progress_chat_id: int | None
+    progress_message_id: int | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @property
+    def done_count(self) -> int:
+        return self.sent + self.failed + self.blocked
+
+
+def _broadcast(r: sa.Row) -> Broadcast:
+    return Broadcast(
+        r.id, r.admin_id, Status(r.status), Draft(r.text, r.photo_file_id, r.button_text, r.button_url),
+        r.segment, float(r.rate_per_s), r.total, r.sent, r.failed, r.blocked, r.progress_chat_id,
+        r.progress_message_id, as_utc(r.created_at) or r.created_at, as_utc(r.started_at), as_utc(r.finished_at),
+    )  # fmt: skip
+
+
+def segment_condition(segment: str, now: datetime) -> sa.ColumnElement[bool]:
+    """Who a segment names, as a condition on `users` (banned users are never included)."""
+    not_banned = users.c.is_banned == sa.false()
+    if segment == "all":
+        return not_banned
+    if segment in ("active7", "active30"):
+        days = 7 if segment == "active7" else 30
+        return sa.and_(not_banned, users.c.last_seen_at >= now - timedelta(days=days))
+    if segment == "paid":
+        paid = sa.exists().where(
+            payments.c.user_id == users.c.id,
+            payments.c.status == "credited",
+            payments.c.provider.in_(PAID_PROVIDERS),
+        )
+        return sa.and_(not_banned, paid)
+    if segment == "balance":
+        a = ledger_accounts.c
+        positive = sa.exists().where(
+            a.user_id == users.c.id, a.kind == "wallet", a.credits_posted - a.debits_posted - a.debits_pending > 0
+        )
+        return sa.and_(not_banned, positive)
+    if segment.startswith("lang:") and segment in SEGMENTS:
+        return sa.and_(not_banned, users.c.language == segment.removeprefix("lang:"))
+    raise UnknownSegment(segment)
+
+
+class BroadcastStore:
+    """Every database operation on broadcasts; no Telegram here."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    # ---- composing -----------------------------------------------------------------------------------
+
+    async def segment_sizes(self) -> dict[str, int]:
+        """How many users each segment names right now."""
+        now = utcnow()
+        async with self.engine.connect() as conn:
+            columns = [sa.func.count().filter(segment_condition(s, now)).label(f"s{i}") for i, s in enumerate(SEGMENTS)]
+            row = (await conn.execute(sa.select(*columns).select_from(users))).one()
+        return {s: int(row[i] or 0) for i, s in enumerate(SEGMENTS)}
+
+    async def create(self, admin_id: int, draft: Draft, segment: str, rate_per_s: float) -> Broadcast:
+        segment_condition(segment, utcnow())  # refuses an unknown segment before anything is stored
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            new_id = (
+                await conn.execute(
+                    sa.insert(B)
+                    .values(
+                        admin_id=admin_id,
+                        status=Status.DRAFT.value,
+                        text=draft.text,
+                        photo_file_id=draft.photo_file_id,
+                        button_text=draft.button_text,
+                        button_url=draft.button_url,
+                        segment=segment,
+                        rate_per_s=Decimal(str(rate_per_s)),
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    .returning(B.c.id)
+                )
+            ).scalar_one()
+        found = await self.get(new_id)
+        assert found is not None
+        return found
+
+    async def get(self, broadcast_id: int) -> Broadcast | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(B).where(B.c.id == broadcast_id))).first()
+        return _broadcast(row) if row else None
+
+    async def recent(self, limit: int = 10) -> list[Broadcast]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(sa.select(B).order_by(B.c.id.desc()).limit(limit))).all()
+        return [_broadcast(r) for r in rows]
+
+    # ---- starting ------------------------------------------------------------------------------------
+
+    async def start(
+        self, broadcast_id: int, *, progress_chat_id: int | None = None, progress_message_id: int | None = None
+    ) -> Broadcast | None:
+        """Snapshot the recipients and switch a draft to running; None if it is not a draft any more."""
+        current = await self.get(broadcast_id)
+        if current is None or current.status is not Status.DRAFT:
+            return None
+        await self.snapshot(current)
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            total = await self._count(conn, broadcast_id)
+            await conn.execute(
+                sa.update(B)
+                .where(B.c.id == broadcast_id, B.c.status == Status.DRAFT.value)
+                .values(
+                    status=Status.RUNNING.value,
+                    total=total,
+                    started_at=now,
+                    updated_at=now,
+                    progress_chat_id=progress_chat_id,
+                    progress_message_id=progress_message_id,
+                    lease_owner=None,
+                    lease_until=None,
+                )
+            )
+        return await self.get(broadcast_id)
+
+    async def snapshot(self, broadcast: Broadcast) -> int:
+        """Add every user of the segment as `pending` (again: idempotent), in batches by user id."""
+        condition = segment_condition(broadcast.segment, utcnow())
+        after, added = -1, 0
+        while True:
+            async with self.engine.begin() as conn:
+                ids = (
+                    await conn.execute(
+                        sa.select(users.c.id)
+                        .where(condition, users.c.id > after)
+                        .order_by(users.c.id)
+                        .limit(SNAPSHOT_BATCH)
+                    )
+                ).scalars().all()  # fmt: skip
+                if not ids:
+                    return added
+                rows = [
+                    {"broadcast_id": broadcast.id, "user_id": uid, "status": Delivery.PENDING.value, "attempts": 0}
+                    for uid in ids
+                ]
+                await conn.execute(insert_ignore(conn, R, ["broadcast_id", "user_id"]), rows)
+            added += len(ids)
+            after = ids[-1]
+
+    @staticmethod
+    async def _count(conn: AsyncConnection, broadcast_id: int) -> int:
+        query = sa.select(sa.func.count()).select_from(R).where(R.c.broadcast_id == broadcast_id)
+        return int((await conn.execute(query)).scalar_one())
+
+    # ---- operator controls ---------------------------------------------------------------------------
+
+    async def _move(self, broadcast_id: int, to: Status, sources: tuple[Status, ...], **values: object) -> bool:
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                sa.update(B)
+                .where(B.c.id == broadcast_id, B.c.status.in_([s.value for s in sources]))
+                .values(status=to.value, updated_at=now, **values)
+            )
+        return result.rowcount == 1
+
+    async def pause(self, broadcast_id: int) -> bool:
+        return await self._move(broadcast_id, Status.PAUSED, (Status.RUNNING,))
+
+    async def resume(self, broadcast_id: int) -> bool:
+        """Back to running; the lease is cleared so the next sender tick on any replica picks it up."""
+        return await self._move(broadcast_id, Status.RUNNING, (Status.PAUSED,), lease_owner=None, lease_until=None)
+
+    async def cancel(self, broadcast_id: int) -> bool:
+        sources = (Status.DRAFT, Status.RUNNING, Status.PAUSED)
+        return await self._move(broadcast_id, Status.CANCELLED, sources, finished_at=utcnow())
+
+    # ---- the sender's side ---------------------------------------------------------------------------
+
+    async def due(self) -> list[int]:
+        """Running broadcasts that no live sender holds (never claimed, released, or its owner died)."""
+        now = utcnow()
+        query = (
+            sa.select(B.c.id)
+            .where(B.c.status == Status.RUNNING.value, sa.or_(B.c.lease_until.is_(None), B.c.lease_until < now))
+            .order_by(B.c.id)
+        )
+        async with self.engine.connect() as conn:
+            return list((await conn.execute(query)).scalars().all())
+
+    async def claim(self, broadcast_id: int, owner: str, lease_s: float) -> bool:
+        """Take (or extend) the lease of a running broadcast; False if another live sender holds it."""
+        now = utcnow()
+        free = sa.or_(B.c.lease_owner.is_(None), B.c.lease_owner == owner, B.c.lease_until < now)
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                sa.update(B)
+                .where(B.c.id == broadcast_id, B.c.status == Status.RUNNING.value, free)
+                .values(lease_owner=owner, lease_until=now + timedelta(seconds=lease_s))
+            )
+        return result.rowcount == 1
+
+    async def renew(self, broadcast_id: int, owner: str, lease_s: float) -> Status | None:
+        """Extend our lease; the broadcast's status, or None if the lease is no longer ours."""
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.update(B)
+                .where(B.c.id == broadcast_id, B.c.lease_owner == owner)
+                .values(lease_until=now + timedelta(seconds=lease_s))
+            )
+            row = (await conn.execute(sa.select(B.c.status, B.c.lease_owner).where(B.c.id == broadcast_id))).first()
+        if row is None or row.lease_owner != owner:
+            return None
+        return Status(row.status)
+
+    async def release(self, broadcast_id: int, owner: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.update(B)
+                .where(B.c.id == broadcast_id, B.c.lease_owner == owner)
+                .values(lease_owner=None, lease_until=None)
+            )
+
+    async def interrupt_sending(self, broadcast_id: int) -> int:
+        """Rows a dead sender left `sending` may have arrived: count them failed, never send them again."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                sa.update(R)
+                .where(R.c.broadcast_id == broadcast_id, R.c.status == Delivery.SENDING.value)
+                .values(status=Delivery.FAILED.value, error=INTERRUPTED, updated_at=utcnow())
+            )
+        return result.rowcount
+
+    async def pending(self, broadcast_id: int, limit: int) -> list[int]:
+        query = (
+            sa.select(R.c.user_id)
+            .where(R.c.broadcast_id == broadcast_id, R.c.status == Delivery.PENDING.value)
+            .order_by(R.c.user_id)
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            return list((await conn.execute(query)).scalars().all())
+
+    async def mark_sending(self, broadcast_id: int, user_id: int) -> bool:
+        """pending → sending, before Telegram is called; False if another sender took the row."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                sa.update(R)
+                .where(R.c.broadcast_id == broadcast_id, R.c.user_id == user_id, R.c.status == Delivery.PENDING.value)
+                .values(status=Delivery.SENDING.value, updated_at=utcnow())
+            )
+        return result.rowcount == 1
+
+    async def mark_done(
+        self, broadcast_id: int, user_id: int, status: Delivery, *, attempts: int, error: str | None = None,
+        message_id: int | None = None,
+    ) -> None:  # fmt: skip
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.update(R)
+                .where(R.c.broadcast_id == broadcast_id, R.c.user_id == user_id, R.c.status == Delivery.SENDING.value)
+                .values(
+                    status=status.value,
+                    error=error[:500] if error else None,
+                    message_id=message_id,
+                    attempts=R.c.attempts + attempts,
+                    updated_at=utcnow(),
+                )
+            )
+
+    async def refresh_counters(self, broadcast_id: int) -> Broadcast | None:
+        """Recount sent / failed / blocked from the recipients (the truth) into the broadcast row."""
+        async with self.engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(R.c.status, sa.func.count())
+                    .where(R.c.broadcast_id == broadcast_id)
+                    .group_by(R.c.status)
+                )
+            ).all()  # fmt: skip
+            counts = {status: int(n) for status, n in rows}
+            await conn.execute(
+                sa.update(B)
+                .where(B.c.id == broadcast_id)
+                .values(
+                    sent=counts.get(Delivery.SENT.value, 0),
+                    failed=counts.get(Delivery.FAILED.value, 0),
+                    blocked=counts.get(Delivery.BLOCKED.value, 0),
+                    total=sum(counts.values()),
+                    updated_at=utcnow(),
+                )
+            )
+        return await self.get(broadcast_id)
+
+    async def finish(self, broadcast_id: int) -> bool:
+        """running → done once nothing is pending or being sent."""
+        async with self.engine.begin() as conn:
+            open_rows = (
+                await conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(R)
+                    .where(
+                        R.c.broadcast_id == broadcast_id,
+                        R.c.status.in_([Delivery.PENDING.value, Delivery.SENDING.value]),
+                    )
+                )
+            ).scalar_one()  # fmt: skip
+            if open_rows:
+                return False
+            now = utcnow()
+            result = await conn.execute(
+                sa.update(B)
+                .where(B.c.id == broadcast_id, B.c.status == Status.RUNNING.value)
+                .values(status=Status.DONE.value, finished_at=now, updated_at=now, lease_owner=None, lease_until=None)
+            )
+        return result.rowcount == 1
