@@ -4,6 +4,9 @@ set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v tesseract >/dev/null 2>&1 || need+=(tesseract-ocr tesseract-ocr-rus tesseract-ocr-eng)
+tesseract --list-langs 2>/dev/null | grep -qx rus || need+=(tesseract-ocr-rus)
+# The OCR tests draw Cyrillic receipts with DejaVu Sans.
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
