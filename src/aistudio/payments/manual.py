@@ -1,0 +1,364 @@
+"""Manual transfers: a user's receipt screenshot becomes a pending top-up request that an admin decides.
+
+Nothing is credited without a decision: `approve` moves a request pending → approved in one conditional
+UPDATE (two admins pressing Approve at once: one wins, the other learns who decided), then credits it through
+`TopupService.credit` under the external id `request:<id>`, so even a retry credits once. A crash between
+the two leaves an approved request without a payment, which `settle` credits. Duplicates — the same image
+bytes, or the same transaction id read by OCR, as any earlier request of any user — are marked with
+`duplicate_of` for the admin to see. An optional auto-approve (MANUAL_AUTO_APPROVE_BELOW_RUB > 0) approves
+small, recognised, non-duplicate requests of users who already had a manual top-up approved.
+Every decision is written to `admin_audit`. No Telegram here: the handlers render and deliver.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from aistudio.db.sql import as_utc, utcnow
+from aistudio.db.tables import admin_audit, topup_requests
+from aistudio.payments.ocr import MAX_AMOUNT_KOPECKS, OcrResult
+from aistudio.payments.topups import TopupService
+
+AUTO_APPROVER = 0  # `decided_by` / audit `admin_id` of an automatic approval
+OCR_TEXT_LIMIT = 4000
+
+
+@dataclass(frozen=True)
+class TopupRequest:
+    id: int
+    user_id: int
+    status: str  # pending | approved | rejected
+    image_sha256: str
+    image_file_id: str
+    ocr_amount_kopecks: int | None
+    ocr_txn_id: str | None
+    ocr_date: str | None
+    duplicate_of: int | None
+    duplicate_kind: str | None  # "image" or "txn" when duplicate_of is set
+    amount_kopecks: int | None  # an admin's edit while pending; what was credited once approved
+    decided_by: int | None
+    decided_at: datetime | None
+    reason: str | None
+    payment_id: int | None
+    admin_messages: list[tuple[int, int]] = field(default_factory=list)
+    created_at: datetime | None = None
+
+    @property
+    def proposed_kopecks(self) -> int | None:
+        """What Approve would credit now: an admin's edited amount, else the recognised one."""
+        return self.amount_kopecks if self.amount_kopecks is not None else self.ocr_amount_kopecks
+
+    @property
+    def auto_approved(self) -> bool:
+        return self.status == "approved" and self.decided_by == AUTO_APPROVER
+
+
+@dataclass(frozen=True)
+class Decision:
+    request: TopupRequest
+    decided_now: bool  # False: someone decided it before (request.decided_by says who); nothing changed
+
+
+class AlreadyDecided(Exception):
+    def __init__(self, request: TopupRequest) -> None:
+        super().__init__(f"top-up request {request.id} is {request.status}")
+        self.request = request
+
+
+class UnknownRequest(LookupError):
+    pass
+
+
+def image_sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def parse_rub_amount(text: str) -> int | None:
+    """An admin's typed amount in roubles ("1500", "1 500,50 ₽", "99.9") → kopecks; None unless a positive sum."""
+    cleaned = re.sub(r"(₽|руб\.?|р\.?|rub)$", "", text.strip().lower()).strip()
+    cleaned = re.sub(r"[\s\u00a0\u202f]", "", cleaned).replace(",", ".")
+    if not re.fullmatch(r"\d{1,9}(\.\d{1,2})?", cleaned):
+        return None
+    try:
+        kopecks = int(Decimal(cleaned) * 100)
+    except InvalidOperation:
+        return None
+    return kopecks if 0 < kopecks <= MAX_AMOUNT_KOPECKS else None
+
+
+class ManualTopups:
+    def __init__(self, engine: AsyncEngine, topups: TopupService, *, auto_approve_below_kopecks: int = 0) -> None:
+        self.engine = engine
+        self.topups = topups
+        self.auto_approve_below_kopecks = auto_approve_below_kopecks
+
+    # --- reading ---------------------------------------------------------------------------------------
+
+    async def get(self, request_id: int) -> TopupRequest | None:
+        async with self.engine.connect() as conn:
+            return await self._get(conn, request_id)
+
+    async def pending(self, *, limit: int = 20) -> list[TopupRequest]:
+        """Oldest first: the ones waiting longest are decided first."""
+        async with self.engine.connect() as conn:
+            ids = (
+                await conn.execute(
+                    sa.select(topup_requests.c.id)
+                    .where(topup_requests.c.status == "pending")
+                    .order_by(topup_requests.c.created_at, topup_requests.c.id)
+                    .limit(limit)
+                )
+            ).scalars()
+            return [r for i in list(ids) if (r := await self._get(conn, i)) is not None]
+
+    async def count_pending(self) -> int:
+        async with self.engine.connect() as conn:
+            query = sa.select(sa.func.count()).select_from(topup_requests).where(topup_requests.c.status == "pending")
+            return int((await conn.execute(query)).scalar_one())
+
+    async def has_approved_manual_topup(self, user_id: int) -> bool:
+        async with self.engine.connect() as conn:
+            found = await conn.execute(
+                sa.select(topup_requests.c.id)
+                .where(topup_requests.c.user_id == user_id, topup_requests.c.status == "approved")
+                .limit(1)
+            )
+            return found.first() is not None
+
+    # --- a new request ---------------------------------------------------------------------------------
+
+    async def submit(self, *, user_id: int, image: bytes, file_id: str, ocr: OcrResult) -> TopupRequest:
+        """Record a pending request (flagging a duplicate); auto-approve it when the rules allow."""
+        digest = image_sha256(image)
+        fields = ocr.fields
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            duplicate_of = await self._earlier_duplicate(conn, digest, fields.txn_id)
+            request_id = (
+                await conn.execute(
+                    sa.insert(topup_requests)
+                    .values(
+                        user_id=user_id,
+                        status="pending",
+                        image_sha256=digest,
+                        image_file_id=file_id,
+                        ocr_amount_kopecks=fields.amount_kopecks,
+                        ocr_txn_id=fields.txn_id,
+                        ocr_date=fields.date,
+                        ocr_text=(ocr.text or ocr.error or "")[:OCR_TEXT_LIMIT],
+                        duplicate_of=duplicate_of,
+                        admin_messages=[],
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    .returning(topup_requests.c.id)
+                )
+            ).scalar_one()
+        amount = fields.amount_kopecks
+        if (
+            self.auto_approve_below_kopecks > 0
+            and amount is not None
+            and amount < self.auto_approve_below_kopecks
+            and duplicate_of is None
+            and await self.has_approved_manual_topup(user_id)
+        ):
+            return (await self.approve(request_id, AUTO_APPROVER, amount)).request
+        request = await self.get(request_id)
+        assert request is not None
+        return request
+
+    async def _earlier_duplicate(self, conn: AsyncConnection, digest: str, txn_id: str | None) -> int | None:
+        same_image = sa.select(sa.func.min(topup_requests.c.id)).where(topup_requests.c.image_sha256 == digest)
+        found = (await conn.execute(same_image)).scalar()
+        if found is None and txn_id:
+            same_txn = sa.select(sa.func.min(topup_requests.c.id)).where(topup_requests.c.ocr_txn_id == txn_id)
+            found = (await conn.execute(same_txn)).scalar()
+        return int(found) if found is not None else None
+
+    # --- decisions -------------------------------------------------------------------------------------
+
+    async def set_amount(self, request_id: int, admin_id: int, amount_kopecks: int) -> TopupRequest:
+        """An admin's correction of the amount before approving; raises AlreadyDecided once decided."""
+        if not 0 < amount_kopecks <= MAX_AMOUNT_KOPECKS:
+            raise ValueError("the amount must be positive")
+        async with self.engine.begin() as conn:
+            before = await self._require(conn, request_id)
+            changed = await conn.execute(
+                sa.update(topup_requests)
+                .where(topup_requests.c.id == request_id, topup_requests.c.status == "pending")
+                .values(amount_kopecks=amount_kopecks, updated_at=utcnow())
+            )
+            if changed.rowcount == 0:
+                raise AlreadyDecided(before)
+            await _audit(
+                conn, admin_id, "topup.amount_edit", request_id,
+                {"amount_kopecks": before.proposed_kopecks}, {"amount_kopecks": amount_kopecks},
+            )  # fmt: skip
+            return await self._require(conn, request_id)
+
+    async def approve(self, request_id: int, admin_id: int, amount_kopecks: int) -> Decision:
+        """pending → approved with `amount_kopecks`, then credit it once; a decided request stays as it is."""
+        if not 0 < amount_kopecks <= MAX_AMOUNT_KOPECKS:
+            raise ValueError("the amount must be positive")
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            before = await self._require(conn, request_id)
+            won = await conn.execute(
+                sa.update(topup_requests)
+                .where(topup_requests.c.id == request_id, topup_requests.c.status == "pending")
+                .values(status="approved", amount_kopecks=amount_kopecks, decided_by=admin_id, decided_at=now)
+                .values(updated_at=now)
+            )
+            if won.rowcount == 0:
+                return Decision(before, decided_now=False)
+            action = "topup.auto_approve" if admin_id == AUTO_APPROVER else "topup.approve"
+            await _audit(
+                conn, admin_id, action, request_id,
+                {"status": "pending", "ocr_amount_kopecks": before.ocr_amount_kopecks},
+                {"status": "approved", "amount_kopecks": amount_kopecks},
+            )  # fmt: skip
+        await self._credit(request_id)
+        request = await self.get(request_id)
+        assert request is not None
+        return Decision(request, decided_now=True)
+
+    async def reject(self, request_id: int, admin_id: int, reason: str | None = None) -> Decision:
+        reason = (reason or "").strip()[:500] or None
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            before = await self._require(conn, request_id)
+            won = await conn.execute(
+                sa.update(topup_requests)
+                .where(topup_requests.c.id == request_id, topup_requests.c.status == "pending")
+                .values(status="rejected", decided_by=admin_id, decided_at=now, reason=reason, updated_at=now)
+            )
+            if won.rowcount == 0:
+                return Decision(before, decided_now=False)
+            after = {"status": "rejected"}
+            await _audit(conn, admin_id, "topup.reject", request_id, {"status": "pending"}, after, reason)
+            request = await self._require(conn, request_id)
+        return Decision(request, decided_now=True)
+
+    async def remember_admin_messages(self, request_id: int, messages: list[tuple[int, int]]) -> None:
+        """Add review messages (chat id, message id) whose text is updated once the request is decided."""
+        if not messages:
+            return
+        async with self.engine.begin() as conn:
+            current = await self._require(conn, request_id)
+            merged = [list(m) for m in current.admin_messages] + [list(m) for m in messages]
+            await conn.execute(
+                sa.update(topup_requests).where(topup_requests.c.id == request_id).values(admin_messages=merged)
+            )
+
+    async def settle(self, *, older_than: timedelta = timedelta(seconds=30)) -> int:
+        """Credit approved requests a crash left without their payment; returns how many were found."""
+        cutoff = utcnow() - older_than
+        async with self.engine.connect() as conn:
+            ids = (
+                await conn.execute(
+                    sa.select(topup_requests.c.id).where(
+                        topup_requests.c.status == "approved",
+                        topup_requests.c.payment_id.is_(None),
+                        topup_requests.c.updated_at < cutoff,
+                    )
+                )
+            ).scalars()
+            ids = list(ids)
+        for request_id in ids:
+            await self._credit(request_id)
+        return len(ids)
+
+    async def _credit(self, request_id: int) -> None:
+        request = await self.get(request_id)
+        if request is None or request.status != "approved" or request.amount_kopecks is None:
+            return
+        outcome = await self.topups.credit(
+            user_id=request.user_id,
+            provider="manual",
+            external_id=f"request:{request.id}",
+            amount_kopecks=request.amount_kopecks,
+            currency="RUB",
+            provider_amount=request.amount_kopecks,
+            meta={
+                "request_id": request.id,
+                "approved_by": request.decided_by,
+                "ocr_amount_kopecks": request.ocr_amount_kopecks,
+                "ocr_txn_id": request.ocr_txn_id,
+            },
+        )
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.update(topup_requests)
+                .where(topup_requests.c.id == request_id, topup_requests.c.payment_id.is_(None))
+                .values(payment_id=outcome.payment_id)
+            )
+
+    async def _require(self, conn: AsyncConnection, request_id: int) -> TopupRequest:
+        request = await self._get(conn, request_id)
+        if request is None:
+            raise UnknownRequest(request_id)
+        return request
+
+    async def _get(self, conn: AsyncConnection, request_id: int) -> TopupRequest | None:
+        row = (await conn.execute(sa.select(topup_requests).where(topup_requests.c.id == request_id))).first()
+        if row is None:
+            return None
+        kind = None
+        if row.duplicate_of is not None:
+            original = await conn.execute(
+                sa.select(topup_requests.c.image_sha256).where(topup_requests.c.id == row.duplicate_of)
+            )
+            kind = "image" if original.scalar() == row.image_sha256 else "txn"
+        return _request(row, kind)
+
+
+def _request(row: Any, duplicate_kind: str | None) -> TopupRequest:
+    return TopupRequest(
+        id=row.id,
+        user_id=row.user_id,
+        status=row.status,
+        image_sha256=row.image_sha256,
+        image_file_id=row.image_file_id,
+        ocr_amount_kopecks=row.ocr_amount_kopecks,
+        ocr_txn_id=row.ocr_txn_id,
+        ocr_date=row.ocr_date,
+        duplicate_of=row.duplicate_of,
+        duplicate_kind=duplicate_kind,
+        amount_kopecks=row.amount_kopecks,
+        decided_by=row.decided_by,
+        decided_at=as_utc(row.decided_at),
+        reason=row.reason,
+        payment_id=row.payment_id,
+        admin_messages=[(int(c), int(m)) for c, m in (row.admin_messages or [])],
+        created_at=as_utc(row.created_at),
+    )
+
+
+async def _audit(
+    conn: AsyncConnection,
+    admin_id: int,
+    action: str,
+    request_id: int,
+    before: Any,
+    after: Any,
+    reason: str | None = None,
+) -> None:
+    await conn.execute(
+        sa.insert(admin_audit).values(
+            admin_id=admin_id,
+            action=action,
+            target=f"topup_request:{request_id}",
+            before=before,
+            after=after,
+            reason=reason,
+            created_at=utcnow(),
+        )
+    )
