@@ -12,11 +12,13 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aistudio.admin import stats
 from aistudio.billing.queries import check_invariants
 from aistudio.config import load_settings
+from aistudio.db.tables import generations, stats_days
 from tests.web_admin.seed import NOW, seed_known_figures
 
 SETTINGS = load_settings(usd_per_credit=Decimal("0.005"), free_daily_credit_cap=Decimal(2000))
@@ -76,3 +78,23 @@ async def test_an_empty_database_gives_zeros(engine: AsyncEngine) -> None:
     assert (d.users_total, d.generations_today, d.revenue_30d_kopecks, d.success_rate_today) == (0, 0, 0, None)
     assert [(p.generations, p.revenue_kopecks) for p in days] == [(0, 0)] * 3
     assert await stats.top_models(engine, days=30, now=NOW) == []
+
+
+async def test_a_change_to_a_rolled_up_day_is_seen_on_the_next_view(engine: AsyncEngine) -> None:
+    await seed_known_figures(engine)
+    before = await stats.daily_series(engine, days=7, now=NOW, settings=SETTINGS)  # rolls the closed days up
+    assert before[-3].by_state == {"completed": 1}
+
+    async with engine.begin() as conn:  # then a generation of two days ago changes state
+        await conn.execute(
+            sa.update(generations)
+            .where(generations.c.request_id == "RQ-AAAAAAA5")
+            .values(state="failed", updated_at=NOW + timedelta(minutes=1))
+        )
+    after = await stats.daily_series(engine, days=7, now=NOW + timedelta(minutes=2), settings=SETTINGS)
+
+    assert (after[-3].by_state, after[-3].kie_cost_kopecks) == ({"failed": 1}, 0)
+    assert [p.revenue_kopecks for p in after] == [p.revenue_kopecks for p in before]
+    async with engine.connect() as conn:
+        rolled = (await conn.execute(sa.select(sa.func.count()).select_from(stats_days))).scalar_one()
+    assert rolled == 6  # the six closed days of the window; today stays live

@@ -10,9 +10,9 @@ Definitions (days are UTC days; "today" starts at UTC midnight):
 - margin: revenue − Kie cost over the same days (revenue by capture time, cost by launch time).
 - success rate: completed / (completed + failed) among generations launched in the period.
 
-Every query reads a time range through an index (`ix_users_created`, `ix_users_last_seen`,
-`ix_generations_stats`, `ix_ledger_transfers_posted`; the last two cover their columns so PostgreSQL
-answers from the index alone).
+Closed days come from exact rollups (`aistudio.admin.stats_rollup`); the open day (today) is read live
+through covering time-range indexes (`ix_generations_stats`, `ix_ledger_transfers_posted`); user counts
+through `ix_users_created` and `ix_users_last_seen`.
 """
 
 from __future__ import annotations
@@ -26,12 +26,21 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from aistudio.admin.stats_rollup import (
+    GenGroup,
+    day_start,
+    first_open_day,
+    live_groups,
+    live_revenue,
+    refresh,
+    rolled_up,
+)
 from aistudio.billing.accounts import Operator
 from aistudio.config import Settings
-from aistudio.db.tables import free_usage, generations, ledger_accounts, ledger_transfers, users
+from aistudio.db.tables import free_usage, ledger_accounts, users
 
 KIE_DONE_STATES = ("succeeded", "downloaded", "sending", "completed")
-G, T, U = generations, ledger_transfers, users
+U = users
 
 
 @dataclass(frozen=True)
@@ -116,38 +125,26 @@ async def revenue_account_id(conn: AsyncConnection) -> int | None:
     return (await conn.execute(query)).scalar_one_or_none()
 
 
-def _day(conn: AsyncConnection, column: Any) -> Any:
-    if conn.dialect.name == "postgresql":
-        return sa.cast(sa.func.timezone("UTC", column), sa.Date)
-    return sa.func.date(column)
+async def window(engine: AsyncEngine, first_day: date, now: datetime) -> tuple[list[GenGroup], dict[date, int]]:
+    """Generation groups and revenue per day from `first_day` to today: closed days rolled up, the rest live."""
+    open_day = first_open_day(now)
+    today = now.astimezone(UTC).date()
+    async with engine.connect() as conn:
+        revenue_id = await revenue_account_id(conn)
+    closed = [first_day + timedelta(days=i) for i in range((open_day - first_day).days)]
+    await refresh(engine, closed, revenue_id, now)
+    async with engine.connect() as conn:
+        groups, revenue = await rolled_up(conn, first_day, open_day - timedelta(days=1)) if closed else ([], {})
+        since, until = day_start(max(first_day, open_day)), day_start(today) + timedelta(days=1)
+        groups = groups + await live_groups(conn, since, until)
+        revenue.update(await live_revenue(conn, revenue_id, since, until))
+    return groups, revenue
 
 
-def _as_date(value: Any) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
-
-
-def _revenue_signed(revenue_id: int) -> Any:
-    return sa.case((T.c.credit_account_id == revenue_id, T.c.amount), else_=-T.c.amount)
-
-
-def _revenue_filter(revenue_id: int, since: datetime, until: datetime) -> Any:
-    return sa.and_(
-        T.c.status == "posted",
-        T.c.created_at >= since,
-        T.c.created_at < until,
-        sa.or_(T.c.credit_account_id == revenue_id, T.c.debit_account_id == revenue_id),
-    )
-
-
-async def revenue_between(conn: AsyncConnection, since: datetime, until: datetime) -> int:
-    """Revenue in kopecks over [since, until) (see the module's definition)."""
-    revenue_id = await revenue_account_id(conn)
-    if revenue_id is None:
-        return 0
-    query = sa.select(sa.func.coalesce(sa.func.sum(_revenue_signed(revenue_id)), 0)).where(
-        _revenue_filter(revenue_id, since, until)
-    )
-    return int((await conn.execute(query)).scalar_one())
+def _kie(groups: Iterable[GenGroup], usd_per_credit: Decimal) -> tuple[Decimal, int]:
+    done = [g for g in groups if g.state in KIE_DONE_STATES]
+    credits = sum((g.credits for g in done), Decimal(0))
+    return credits, _round(sum((kopecks_of(g.credits, g.fx, usd_per_credit) for g in done), Decimal(0)))
 
 
 async def user_counts(conn: AsyncConnection, now: datetime) -> tuple[int, int, int, int, int]:
@@ -168,27 +165,6 @@ async def user_counts(conn: AsyncConnection, now: datetime) -> tuple[int, int, i
     return tuple(int(v) for v in row)  # type: ignore[return-value]
 
 
-async def generation_totals(
-    conn: AsyncConnection, since: datetime, until: datetime, usd_per_credit: Decimal
-) -> tuple[int, int, int, Decimal, int]:
-    """(launched, completed, failed, Kie credits, Kie cost in kopecks) of generations launched in the range."""
-    query = (
-        sa.select(G.c.state, G.c.fx_rub_per_usd, sa.func.count(), sa.func.coalesce(sa.func.sum(G.c.credits), 0))
-        .where(G.c.created_at >= since, G.c.created_at < until)
-        .group_by(G.c.state, G.c.fx_rub_per_usd)
-    )
-    launched = completed = failed = 0
-    credits, cost = Decimal(0), Decimal(0)
-    for state, fx, n, spent in await conn.execute(query):
-        launched += n
-        completed += n if state == "completed" else 0
-        failed += n if state == "failed" else 0
-        if state in KIE_DONE_STATES:
-            credits += Decimal(str(spent))
-            cost += kopecks_of(Decimal(str(spent)), Decimal(str(fx)), usd_per_credit)
-    return launched, completed, failed, credits, _round(cost)
-
-
 async def free_spent_since(conn: AsyncConnection, since: datetime) -> Decimal:
     query = sa.select(sa.func.coalesce(sa.func.sum(free_usage.c.credits), 0)).where(
         free_usage.c.created_at >= since, free_usage.c.status != "returned"
@@ -198,21 +174,41 @@ async def free_spent_since(conn: AsyncConnection, since: datetime) -> Decimal:
 
 async def dashboard(engine: AsyncEngine, *, now: datetime, settings: Settings) -> Dashboard:
     """Every headline figure at `now` (USD_PER_CREDIT and FREE_DAILY_CREDIT_CAP come from `settings`)."""
-    usd_per_credit = settings.usd_per_credit
-    today = midnight(now)
-    end = today + timedelta(days=1)
+    return (await overview(engine, now=now, settings=settings, days=30))[0]
+
+
+async def overview(
+    engine: AsyncEngine, *, now: datetime, settings: Settings, days: int = 30, top: int = 10
+) -> tuple[Dashboard, list[DayPoint], list[ModelStat]]:
+    """The headline figures, the per-day series and the top models of the last `days` (≥ 30) days, from one
+    read of the rollups: what a dashboard page shows."""
+    usd = settings.usd_per_credit
+    today = midnight(now).date()
+    groups, revenue = await window(engine, today - timedelta(days=max(days, 30) - 1), now)
     async with engine.connect() as conn:
         users_row = await user_counts(conn, now)
-        launched, completed, failed, credits_today, cost_today = await generation_totals(
-            conn, today, end, usd_per_credit
-        )
-        _, _, _, credits_30d, cost_30d = await generation_totals(conn, today - timedelta(days=29), end, usd_per_credit)
-        revenue = [await revenue_between(conn, today - timedelta(days=d - 1), end) for d in (1, 7, 30)]
-        free_spent = await free_spent_since(conn, today)
-    return Dashboard(
-        *users_row, launched, completed, failed, *revenue, credits_today, cost_today, credits_30d, cost_30d,
-        free_spent, settings.free_daily_credit_cap,
+        free_spent = await free_spent_since(conn, midnight(now))
+    todays = [g for g in groups if g.day == today]
+    launched = sum(g.launched for g in todays)
+    completed = sum(g.launched for g in todays if g.state == "completed")
+    failed = sum(g.launched for g in todays if g.state == "failed")
+    month = [g for g in groups if (today - g.day).days < 30]
+    credits_today, cost_today = _kie(todays, usd)
+    credits_30d, cost_30d = _kie(month, usd)
+
+    def revenue_over(n: int) -> int:
+        return sum(v for d, v in revenue.items() if (today - d).days < n)
+
+    figures = Dashboard(
+        *users_row, launched, completed, failed, revenue_over(1), revenue_over(7), revenue_over(30),
+        credits_today, cost_today, credits_30d, cost_30d, free_spent, settings.free_daily_credit_cap,
     )  # fmt: skip
+    recent = [g for g in groups if (today - g.day).days < days]
+    return figures, series_from(recent, revenue, days, now, usd), rank_models(_model_rows(recent), top)
+
+
+def _model_rows(groups: Iterable[GenGroup]) -> Iterable[tuple[str, str, int, Decimal]]:
+    return ((g.model_id, g.state, g.launched, g.credits) for g in groups)
 
 
 def _days(now: datetime, days: int) -> list[date]:
@@ -222,58 +218,36 @@ def _days(now: datetime, days: int) -> list[date]:
 
 async def daily_series(engine: AsyncEngine, *, days: int, now: datetime, settings: Settings) -> list[DayPoint]:
     """One point per UTC day for the last `days` days (oldest first, today last; empty days are zeros)."""
-    usd_per_credit = settings.usd_per_credit
+    groups, revenue = await window(engine, midnight(now).date() - timedelta(days=days - 1), now)
+    return series_from(groups, revenue, days, now, settings.usd_per_credit)
+
+
+def series_from(
+    groups: Iterable[GenGroup], revenue: dict[date, int], days: int, now: datetime, usd_per_credit: Decimal
+) -> list[DayPoint]:
     points = {d: DayPoint(d) for d in _days(now, days)}
-    since = midnight(now) - timedelta(days=days - 1)
-    until = midnight(now) + timedelta(days=1)
-    async with engine.connect() as conn:
-        day = _day(conn, G.c.created_at)
-        gens = (
-            sa.select(
-                day, G.c.state, G.c.fx_rub_per_usd, sa.func.count(), sa.func.coalesce(sa.func.sum(G.c.credits), 0)
-            )
-            .where(G.c.created_at >= since, G.c.created_at < until)
-            .group_by(day, G.c.state, G.c.fx_rub_per_usd)
-        )
-        costs: dict[date, Decimal] = {}
-        for raw_day, state, fx, n, spent in await conn.execute(gens):
-            point = points.get(_as_date(raw_day))
-            if point is None:
-                continue
-            bucket = state if state in ("completed", "failed") else "active"
-            point.by_state[bucket] = point.by_state.get(bucket, 0) + n
-            if state in KIE_DONE_STATES:
-                point.kie_credits += Decimal(str(spent))
-                extra = kopecks_of(Decimal(str(spent)), Decimal(str(fx)), usd_per_credit)
-                costs[point.day] = costs.get(point.day, Decimal(0)) + extra
-        for d, cost in costs.items():
-            points[d].kie_cost_kopecks = _round(cost)
-        revenue_id = await revenue_account_id(conn)
-        if revenue_id is not None:
-            tday = _day(conn, T.c.created_at)
-            money = (
-                sa.select(tday, sa.func.sum(_revenue_signed(revenue_id)))
-                .where(_revenue_filter(revenue_id, since, until))
-                .group_by(tday)
-            )
-            for raw_day, amount in await conn.execute(money):
-                if (point := points.get(_as_date(raw_day))) is not None:
-                    point.revenue_kopecks = int(amount or 0)
+    costs: dict[date, Decimal] = {}
+    for g in groups:
+        point = points.get(g.day)
+        if point is None:
+            continue
+        bucket = g.state if g.state in ("completed", "failed") else "active"
+        point.by_state[bucket] = point.by_state.get(bucket, 0) + g.launched
+        if g.state in KIE_DONE_STATES:
+            point.kie_credits += g.credits
+            costs[g.day] = costs.get(g.day, Decimal(0)) + kopecks_of(g.credits, g.fx, usd_per_credit)
+    for d, cost in costs.items():
+        points[d].kie_cost_kopecks = _round(cost)
+    for d, amount in revenue.items():
+        if d in points:
+            points[d].revenue_kopecks = amount
     return list(points.values())
 
 
 async def top_models(engine: AsyncEngine, *, days: int, now: datetime, limit: int = 10) -> list[ModelStat]:
     """The most launched models over the last `days` days, with their success and Kie spend."""
-    since = midnight(now) - timedelta(days=days - 1)
-    until = midnight(now) + timedelta(days=1)
-    query = (
-        sa.select(G.c.model_id, G.c.state, sa.func.count(), sa.func.coalesce(sa.func.sum(G.c.credits), 0))
-        .where(G.c.created_at >= since, G.c.created_at < until)
-        .group_by(G.c.model_id, G.c.state)
-    )
-    async with engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
-    return rank_models(rows, limit)
+    groups, _ = await window(engine, midnight(now).date() - timedelta(days=days - 1), now)
+    return rank_models(_model_rows(groups), limit)
 
 
 def rank_models(rows: Iterable[Any], limit: int) -> list[ModelStat]:

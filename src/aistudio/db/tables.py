@@ -439,3 +439,25 @@ Index(
     ledger_transfers.c.debit_account_id,
     ledger_transfers.c.amount,
 )
+Index("ix_generations_updated", generations.c.updated_at)  # which closed days' rollups a change made stale
+
+# Exact per-day rollups of closed UTC days (see aistudio.admin.stats_rollup): the dashboard reads these
+# instead of re-aggregating a month of generations and transfers on every view.
+stats_days = Table(
+    "stats_days",
+    metadata,
+    Column("day", String(10), primary_key=True),  # ISO date, UTC
+    Column("revenue_kopecks", BigInteger, nullable=False),
+    Column("checked_at", Ts, nullable=False),  # no generation of the day changed after this (less a margin)
+)
+
+stats_day_generations = Table(
+    "stats_day_generations",
+    metadata,
+    Column("day", String(10), primary_key=True),
+    Column("model_id", String(128), primary_key=True),
+    Column("state", String(16), primary_key=True),
+    Column("fx_rub_per_usd", Numeric(12, 4), primary_key=True),
+    Column("launched", Integer, nullable=False),
+    Column("credits", Credits, nullable=False),
+)
