@@ -120,7 +120,9 @@ async def build_app(
     """Build every part. `callback_base_url` overrides the public URL Kie calls back (the sandbox's)."""
     catalog = load_catalog()
     free_ids = startup_checks(settings, catalog)
-    engine = create_engine(settings.database_url)
+    engine = create_engine(
+        settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+    )
     head = head_revision(settings.database_url)
     try:
         at_head = await current_revision(engine) == head
