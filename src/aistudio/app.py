@@ -21,6 +21,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aistudio import __version__
+from aistudio.admin.overrides import LiveCatalog, ModelOverrides
 from aistudio.catalog.loader import Catalog, load_catalog
 from aistudio.config import Settings
 from aistudio.db.engine import create_engine
@@ -118,11 +119,9 @@ async def build_app(
     settings: Settings, *, callback_base_url: str | None = None, results_dir: Path | None = None
 ) -> AppParts:
     """Build every part. `callback_base_url` overrides the public URL Kie calls back (the sandbox's)."""
-    catalog = load_catalog()
-    free_ids = startup_checks(settings, catalog)
-    engine = create_engine(
-        settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
-    )
+    shipped = load_catalog()
+    free_ids = startup_checks(settings, shipped)
+    engine = create_engine(settings.database_url)
     head = head_revision(settings.database_url)
     try:
         at_head = await current_revision(engine) == head
@@ -132,6 +131,10 @@ async def build_app(
     if not at_head:
         await engine.dispose()
         raise SchemaNotAtHead("the database schema is not at the newest revision: run `aistudio migrate`")
+    # The admin's per-model switches (enabled, markup) over the shipped catalog, refreshed on every replica.
+    overrides = ModelOverrides(engine)
+    await overrides.refresh()
+    catalog = LiveCatalog(shipped, overrides)
     info = build_info()
     metrics = Metrics()
     metrics.set_build(info)
@@ -171,18 +174,21 @@ async def build_app(
             markup=settings.markup,
         ),
         free_model_ids=free_ids,
+        markup_for=overrides.markup_for,
     )
     generations = GenerationService(pipeline, fx.current)
     topups = TopupService(engine, ledger)
     services = BotServices(
         settings=settings, engine=engine, ledger=ledger, catalog=catalog, generations=generations, fx=fx, t=t,
-        free_model_ids=free_ids, kie=kie, topups=topups, bot=bot,
+        free_model_ids=free_ids, kie=kie, topups=topups, bot=bot, overrides=overrides,
     )  # fmt: skip
     jobs = [PeriodicJob("topups.settle", 30.0, topups.settle, first_delay_s=5.0)]
+    jobs.append(PeriodicJob("admin.model_overrides", 3.0, overrides.refresh, first_delay_s=3.0))
     dispatcher = create_dispatcher(services)
     dispatcher[METRICS_KEY] = metrics
 
     state = RunState()
+    services.run_state = state
     raw = RawDb(engine)
 
     async def free_spent() -> Decimal:

@@ -1,0 +1,1 @@
+"""Texts and keyboards of the Telegram admin panel, one module per section (handlers stay thin)."""
