@@ -38,6 +38,7 @@ from aistudio.ops.middleware import GATE_KEY, METRICS_KEY
 from aistudio.ops.state import RunState
 from aistudio.ops.updates import ProcessedUpdates
 from aistudio.ops.version import build_info
+from aistudio.payments.manual import ManualTopups
 from aistudio.payments.topups import TopupService
 from aistudio.pricing.free_tier import FreeLimits, FreeTier, derive_free_models
 from aistudio.pricing.fx import FxService
@@ -183,6 +184,8 @@ async def build_app(
         free_model_ids=free_ids, kie=kie, topups=topups, bot=bot, overrides=overrides,
     )  # fmt: skip
     jobs = [PeriodicJob("topups.settle", 30.0, topups.settle, first_delay_s=5.0)]
+    # Approved manual transfers a crash left uncredited (aistudio.payments.manual).
+    jobs.append(PeriodicJob("manual.settle", 60.0, ManualTopups(engine, topups).settle, first_delay_s=10.0))
     jobs.append(PeriodicJob("admin.model_overrides", 3.0, overrides.refresh, first_delay_s=3.0))
     dispatcher = create_dispatcher(services)
     dispatcher[METRICS_KEY] = metrics
