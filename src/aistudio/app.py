@@ -48,6 +48,7 @@ from aistudio.telegram.commands import set_bot_commands
 from aistudio.telegram.delivery_notices import AppDelivery
 from aistudio.telegram.dispatcher import create_dispatcher
 from aistudio.telegram.services import BotServices
+from aistudio.web.admin import add_admin_routes
 from aistudio.web.health import Readiness, add_health_routes
 from aistudio.web.kie_callbacks import add_kie_callback_route
 from aistudio.web.telegram_webhook import WebhookIntake, add_webhook_route
@@ -204,6 +205,7 @@ async def build_app(
     metrics.free_credits_cap.set(float(settings.free_daily_credit_cap))
     web_app = web.Application()
     add_kie_callback_route(web_app, lambda: generations)
+    add_admin_routes(web_app, services)
     add_health_routes(
         web_app,
         build=info,
