@@ -49,6 +49,11 @@ def parse_markup(text: str) -> Decimal:
     return value
 
 
+def _text(markup: object) -> str | None:
+    """A markup as the audit log shows it: `2.5`, not `2.5000`; equal values read the same."""
+    return None if markup is None else format(Decimal(str(markup)).normalize(), "f")
+
+
 class ModelOverrides:
     """The admin's per-model switches, cached; `refresh()` re-reads the table (cheap: one row per override)."""
 
@@ -93,10 +98,10 @@ class ModelOverrides:
         async with self.engine.begin() as conn:
             await conn.execute(insert_ignore(conn, t, ["model_id"]).values(model_id=model_id, updated_at=utcnow()))
             row = (await conn.execute(sa.select(t.c.enabled, t.c.markup).where(t.c.model_id == model_id))).one()
-            before = {"enabled": row.enabled, "markup": None if row.markup is None else str(Decimal(row.markup))}
+            before = {"enabled": None if row.enabled is None else bool(row.enabled), "markup": _text(row.markup)}
             after = dict(before)
             for name, value in values.items():
-                after[name] = str(value) if isinstance(value, Decimal) else value
+                after[name] = _text(value) if name == "markup" else value
             if after == before:
                 return False
             await conn.execute(

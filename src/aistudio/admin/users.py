@@ -18,7 +18,10 @@ from aistudio.db.sql import as_utc
 from aistudio.db.tables import generations, payments, users
 
 MAX_ADJUST_KOPECKS = 10_000_000  # 100,000 ₽ in one correction: anything bigger is a typo
-_AMOUNT = re.compile(r"^\s*([+-]?\d{1,9}(?:[.,]\d{1,2})?)\s*(?:₽|руб\.?|rub\b)?\s*(.*)$", re.IGNORECASE | re.DOTALL)
+# "<amount> [₽] <reason>": up to 2 decimals, the number not glued to more digits ("0.001" is no amount).
+_AMOUNT = re.compile(
+    r"^\s*([+-]?\d{1,9}(?:[.,]\d{1,2})?)(?![\d.,])\s*(?:₽|руб\.?|rub\b)?\s*(.*)$", re.IGNORECASE | re.DOTALL
+)
 
 
 @dataclass(frozen=True)
