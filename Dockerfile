@@ -29,6 +29,11 @@ ENV PATH=/opt/venv/bin:$PATH \
     WEB_HOST=0.0.0.0 \
     WEB_PORT=8000 \
     LOG_FORMAT=json
+# Tesseract (Russian and English) reads the receipts of manual transfers (see docs/manual-transfers.md).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+        tesseract-ocr=5.3.0-2 tesseract-ocr-rus=1:4.1.0-2 tesseract-ocr-eng=1:4.1.0-2 \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 aistudio \
     && useradd --system --uid 10001 --gid aistudio --home-dir /app --shell /usr/sbin/nologin aistudio \
     && mkdir -p /app/var \
