@@ -67,7 +67,7 @@ class SmokeTester:
         client: KieClient,
         limiter: TaskLimiter,
         *,
-        poll_s: float = 2.0,
+        poll_s: float = 5.0,
         timeout_s: float = 600.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -117,6 +117,7 @@ class SmokeTester:
             await self.limiter.acquire(LIMITER_KEY)
             task_id = await self.gateway.submit(model, inputs, None)
             deadline = started + min(self.timeout_s, float(model.timeout_seconds))
+            wait = min(0.5, self.poll_s)  # quick models are seen quickly; slow ones polled every poll_s
             while True:
                 status = await self.gateway.status(model, task_id)
                 if status.state is TaskState.SUCCESS:
@@ -127,7 +128,8 @@ class SmokeTester:
                     return result(False, f"failed {status.fail_code or ''} {status.fail_message or ''}".strip())
                 if self.clock() >= deadline:
                     return result(False, "timed out")
-                await asyncio.sleep(self.poll_s)
+                await asyncio.sleep(wait)
+                wait = min(self.poll_s, wait * 1.5)
         except SmokeSkipped as exc:
             return result(False, f"skipped: {exc}")
         except InputValidationError as exc:
