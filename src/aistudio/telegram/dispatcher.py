@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aiogram import Dispatcher
-from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
 
 from aistudio.ops.middleware import install_ops_middlewares
@@ -47,8 +47,16 @@ def create_storage(redis_url: str | None) -> BaseStorage:
     return MemoryStorage()
 
 
+def create_isolation(storage: BaseStorage) -> BaseEventIsolation | None:
+    """With Redis, one user's updates are handled one at a time across all replicas (a lock in the same Redis);
+    in memory, aiogram's default applies (one process, no isolation needed beyond the FSM)."""
+    make = getattr(storage, "create_isolation", None)  # RedisStorage has it; MemoryStorage does not
+    return make() if make is not None else None
+
+
 def create_dispatcher(services: BotServices, *, throttle_rate: float = 3.0, throttle_burst: int = 8) -> Dispatcher:
-    dp = Dispatcher(storage=create_storage(services.settings.redis_url), services=services)
+    storage = create_storage(services.settings.redis_url)
+    dp = Dispatcher(storage=storage, events_isolation=create_isolation(storage), services=services)
     dp.update.outer_middleware(RequestIdMiddleware())
     install_ops_middlewares(dp)  # log context, update metrics, polling de-duplication (aistudio.ops)
     dp.update.outer_middleware(ThrottlingMiddleware(services, rate=throttle_rate, burst=throttle_burst))
