@@ -30,11 +30,14 @@ from aistudio.db.rawsql import RawDb
 from aistudio.generation.context import Pipeline, PipelineSettings
 from aistudio.generation.delivery import ResultStore
 from aistudio.generation.service import GenerationService
+from aistudio.growth.promo import PromoCodes
+from aistudio.growth.referrals import Referrals
 from aistudio.i18n import translator
 from aistudio.kie import KieClient, KieGateway, make_limiter
 from aistudio.ops.jobs import PeriodicJob, start_jobs
 from aistudio.ops.metrics import MeteredDelivery, MeteredLedger, Metrics, ScrapeRefresher, instrument_kie
 from aistudio.ops.middleware import GATE_KEY, METRICS_KEY
+from aistudio.ops.monitoring import Monitor, monitoring_jobs
 from aistudio.ops.state import RunState
 from aistudio.ops.updates import ProcessedUpdates
 from aistudio.ops.version import build_info
@@ -44,9 +47,11 @@ from aistudio.pricing.free_tier import FreeLimits, FreeTier, derive_free_models
 from aistudio.pricing.fx import FxService
 from aistudio.telegram.alerts import AdminAlerts
 from aistudio.telegram.bot import create_bot
+from aistudio.telegram.broadcast_delivery import broadcast_job
 from aistudio.telegram.commands import set_bot_commands
 from aistudio.telegram.delivery_notices import AppDelivery
 from aistudio.telegram.dispatcher import create_dispatcher
+from aistudio.telegram.handlers.referrals import reward_notifier
 from aistudio.telegram.services import BotServices
 from aistudio.web.admin import add_admin_routes
 from aistudio.web.health import Readiness, add_health_routes
@@ -152,6 +157,7 @@ async def build_app(
     instrument_kie(kie._http, metrics, [settings.kie_api_base, settings.kie_upload_base])
     fx = FxService(engine, source_url=settings.fx_source_url, fallback=settings.fx_fallback_rub_per_usd)
     public = callback_base_url or settings.webhook_base_url
+    alerts = AdminAlerts(bot, settings.admin_ids, engine=engine, t=t)  # de-duplicated through alert_state
     pipeline = Pipeline(
         db=RawDb(engine),
         ledger=ledger,
@@ -164,7 +170,7 @@ async def build_app(
             )
         ),
         delivery=MeteredDelivery(AppDelivery(bot, engine, catalog, t), metrics),
-        alerts=AdminAlerts(bot, settings.admin_ids),
+        alerts=alerts,
         store=ResultStore(results_dir or Path("var") / "results"),
         settings=PipelineSettings(
             callback_base_url=public,
@@ -180,11 +186,22 @@ async def build_app(
     )
     generations = GenerationService(pipeline, fx.current)
     topups = TopupService(engine, ledger)
+    # After each paid top-up, once per payment (aistudio.growth): a promo percentage bonus, the referrer's reward.
+    topups.add_hook(PromoCodes(engine, ledger).apply_topup_bonus)
+    referral_program = Referrals(engine, ledger, settings.referral_percent, notify=reward_notifier(bot, engine, t))
+    topups.add_hook(referral_program.reward_topup)
     services = BotServices(
         settings=settings, engine=engine, ledger=ledger, catalog=catalog, generations=generations, fx=fx, t=t,
         free_model_ids=free_ids, kie=kie, topups=topups, bot=bot, overrides=overrides,
     )  # fmt: skip
     jobs = [PeriodicJob("topups.settle", 30.0, topups.settle, first_delay_s=5.0)]
+    jobs.append(broadcast_job(settings, engine, bot, t))  # sends running broadcasts (one replica each)
+    monitor = Monitor(
+        engine, alerts, kie_balance=kie.credit_balance if settings.kie_api_key else None,
+        low_credits=settings.kie_balance_alert_credits, failure_rate=settings.failure_alert_rate,
+        failure_min_count=settings.failure_alert_min_count, metrics=metrics,
+    )  # fmt: skip
+    jobs += monitoring_jobs(monitor, balance_every_s=settings.kie_balance_poll_seconds)
     # Approved manual transfers a crash left uncredited (aistudio.payments.manual).
     jobs.append(PeriodicJob("manual.settle", 60.0, ManualTopups(engine, topups).settle, first_delay_s=10.0))
     jobs.append(PeriodicJob("admin.model_overrides", 3.0, overrides.refresh, first_delay_s=3.0))

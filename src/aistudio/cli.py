@@ -226,5 +226,38 @@ def sandbox_telegram(port: int = typer.Option(8080)) -> None:
     telegram_main(["--port", str(port)])
 
 
+wallets_app = typer.Typer(help="One-off operations on users' wallets.", no_args_is_help=True)
+app.add_typer(wallets_app, name="wallets")
+
+
+@wallets_app.command("migrate-legacy-bonus")
+def wallets_migrate_legacy_bonus(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be credited; change nothing."),
+    confirm: bool = typer.Option(False, "--confirm", help="Credit the bonus for real."),
+    amount: str | None = typer.Option(None, "--amount", help="Roubles per user (default: START_BONUS_RUB)."),
+) -> None:
+    """Credit the welcome bonus once to every existing user who never had it (safe to run again)."""
+    import asyncio
+    import logging
+    from decimal import Decimal, InvalidOperation
+
+    from aistudio.growth.legacy_bonus import run_from_cli
+
+    if dry_run == confirm:
+        typer.echo("say --dry-run (show what would happen) or --confirm (credit), exactly one", err=True)
+        raise typer.Exit(2)
+    settings = _settings()
+    try:
+        rub = Decimal(amount) if amount is not None else settings.start_bonus_rub
+    except InvalidOperation:
+        rub = Decimal(0)
+    kopecks = rub * 100 if rub.is_finite() else Decimal(0)
+    if kopecks <= 0 or kopecks != kopecks.to_integral_value():
+        typer.echo("the bonus must be a positive number of roubles (START_BONUS_RUB or --amount)", err=True)
+        raise typer.Exit(2)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(run_from_cli(settings.database_url, int(kopecks), dry_run=dry_run, echo=typer.echo))
+
+
 if __name__ == "__main__":
     app()

@@ -100,3 +100,19 @@ async def _next_batch(engine: AsyncEngine, after: int, size: int) -> list[sa.Row
             .limit(size)
         )
         return list(rows)
+
+
+async def run_from_cli(
+    database_url: str, amount_kopecks: int, *, dry_run: bool, echo: Callable[[str], None]
+) -> LegacyBonusReport:
+    """`aistudio wallets migrate-legacy-bonus`: its own engine, closed afterwards."""
+    from aistudio.db.engine import create_engine
+
+    engine = create_engine(database_url)
+    try:
+        ledger = Ledger(engine)
+        if not dry_run:
+            await ledger.accounts.ensure_operator_accounts()
+        return await migrate_legacy_bonus(engine, ledger, amount_kopecks, dry_run=dry_run, echo=echo)
+    finally:
+        await engine.dispose()

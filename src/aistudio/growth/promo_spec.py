@@ -24,6 +24,11 @@ def expiry_after(day: date) -> datetime:
     return datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)
 
 
+def last_valid_day(expires_at: datetime) -> date:
+    """The inverse of `expiry_after`: the last day (UTC) a code works."""
+    return (expires_at - timedelta(microseconds=1)).astimezone(UTC).date()
+
+
 def parse_promo_spec(args: str | None) -> PromoSpec:
     """`CODE fixed|percent VALUE [uses=N] [expires=YYYY-MM-DD]`; raises InvalidPromo("usage") or a reason."""
     parts = (args or "").split()

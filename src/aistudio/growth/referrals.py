@@ -162,3 +162,13 @@ class Referrals:
             await self.notify(recorded.referrer_id, recorded.amount_kopecks)
         except Exception:  # the reward is credited; a lost notice must not make the hook run again
             log.warning("could not notify referrer %s of payment %s", recorded.referrer_id, event.payment_id)
+
+
+async def record_start_payload(engine: AsyncEngine, user_id: int, payload: str) -> None:
+    """Remember where a newcomer came from (the first /start's deep-link payload), never overwritten."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.update(users)
+            .where(users.c.id == user_id, users.c.start_payload.is_(None))
+            .values(start_payload=payload[:64])
+        )

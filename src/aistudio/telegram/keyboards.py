@@ -22,6 +22,7 @@ MAIN_MENU_ITEMS: list[list[str]] = [
     ["audio", "animate"],
     ["catalog", "free"],
     ["balance", "history"],
+    ["invite"],
     ["help", "lang"],
 ]
 

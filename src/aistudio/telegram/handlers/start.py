@@ -9,11 +9,16 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from aistudio.billing.accounts import Operator
 from aistudio.db.repo.users import UserRow, set_language
+from aistudio.growth.legacy_bonus import start_bonus_key
+from aistudio.growth.referrals import REF_PREFIX, record_start_payload
 from aistudio.i18n import LANGUAGES
 from aistudio.telegram.callbacks import LangCb, MenuCb
+from aistudio.telegram.handlers import promo, referrals
 from aistudio.telegram.keyboards import main_menu
 from aistudio.telegram.screens import show_screen
 from aistudio.telegram.services import BotServices
+
+PROMO_PREFIX = "promo_"
 
 
 async def grant_start_bonus(services: BotServices, user: UserRow) -> int:
@@ -21,7 +26,7 @@ async def grant_start_bonus(services: BotServices, user: UserRow) -> int:
     amount = services.start_bonus_kopecks
     if amount <= 0:
         return 0
-    result = await services.ledger.credit(f"bonus:start:{user.id}", user.id, amount, Operator.BONUS, reason="welcome")
+    result = await services.ledger.credit(start_bonus_key(user.id), user.id, amount, Operator.BONUS, reason="welcome")
     return 0 if result.duplicate else amount
 
 
@@ -36,12 +41,19 @@ async def on_start(
 ) -> None:
     await state.clear()  # /start leaves any wizard or search: later text is not taken as its input
     t = services.t
+    payload = (command.args or "").strip()
+    if user_created and payload:
+        await record_start_payload(services.engine, user.id, payload)
+    if payload.startswith(REF_PREFIX):  # t.me/<bot>?start=ref_<code>: binds only a user this /start created
+        await referrals.referrals(services).bind(user.id, payload[len(REF_PREFIX) :], user_is_new=user_created)
     bonus = await grant_start_bonus(services, user) if user_created else 0
     name = message.from_user.first_name if message.from_user else ""
     text = t("start.welcome", lang, name=name)
     if bonus:
         text += "\n\n" + t("start.bonus", lang, amount=f"{bonus / 100:g}")
     await message.answer(text, reply_markup=main_menu(t, lang))
+    if payload.startswith(PROMO_PREFIX):  # t.me/<bot>?start=promo_<CODE>
+        await promo.redeem_and_answer(message, services, user, lang, payload[len(PROMO_PREFIX) :])
 
 
 async def on_menu_command(message: Message, services: BotServices, lang: str, state: FSMContext) -> None:
