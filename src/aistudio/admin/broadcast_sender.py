@@ -17,7 +17,6 @@ import contextlib
 import logging
 import math
 import uuid
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -103,6 +102,7 @@ class _Run:
         self.store = sender.store
         self.id = broadcast_id
         self.lost = False  # the lease went to someone else: stop taking rows
+        self.halted = False  # the status is no longer running
         self.shown: tuple[object, ...] | None = None
 
     async def go(self) -> Status | None:
@@ -115,20 +115,16 @@ class _Run:
         if interrupted:
             log.warning("broadcast %s: %d deliveries interrupted by a crash, counted failed", self.id, interrupted)
         budget = Budget(f"broadcast:{self.id}", broadcast.rate_per_s, 1.0)
-        batch_size = max(self.s.concurrency, math.ceil(broadcast.rate_per_s))  # about a second of sending
         ticker = asyncio.create_task(self._tick())
         status: Status | None = Status.RUNNING
         try:
-            while True:
-                status = await self.store.renew(self.id, self.s.owner, self.s.lease_s)
-                if status is not Status.RUNNING or self.lost:
-                    break
-                batch = await self.store.pending(self.id, batch_size)
-                if not batch:
+            while status is Status.RUNNING and not self.lost:
+                status = await self._pass(broadcast, budget)
+                if status is Status.RUNNING:
                     if await self.store.finish(self.id):
                         status = Status.DONE
-                    break
-                await self._send_batch(broadcast, budget, deque(batch))
+                    else:  # rows still `sending` elsewhere (a stale sender finishing): look again shortly
+                        await self.s._sleep(self.s.progress_every_s)
         finally:
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -136,12 +132,39 @@ class _Run:
         await self._show(force=True)
         return status
 
-    async def _send_batch(self, broadcast: Broadcast, budget: Budget, queue: deque[int]) -> None:
-        async def worker() -> None:
-            while queue and not self.lost:
-                await self._send_one(broadcast, budget, queue.popleft())
+    async def _pass(self, broadcast: Broadcast, budget: Budget) -> Status | None:
+        """Feed the pending rows to the workers in user id order, a batch (about a second of sending) at a
+        time, checking the status before each batch; returns the last status read."""
+        batch_size = max(self.s.concurrency, math.ceil(broadcast.rate_per_s))
+        queue: asyncio.Queue[int | None] = asyncio.Queue(maxsize=batch_size)
+        workers = [asyncio.create_task(self._work(broadcast, budget, queue)) for _ in range(self.s.concurrency)]
+        status: Status | None = Status.RUNNING
+        after = -1
+        try:
+            while True:
+                status = await self.store.renew(self.id, self.s.owner, self.s.lease_s)
+                if status is not Status.RUNNING or self.lost:
+                    self.halted = True  # paused or cancelled: rows already queued stay pending
+                    break
+                batch = await self.store.pending(self.id, batch_size, after=after)
+                if not batch:
+                    break
+                for user_id in batch:
+                    await queue.put(user_id)  # waits while the workers are a batch behind: no idle gaps
+                after = batch[-1]
+            for _ in workers:
+                await queue.put(None)
+            await asyncio.gather(*workers)
+        finally:
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+        return status
 
-        await asyncio.gather(*(worker() for _ in range(min(self.s.concurrency, len(queue)))))
+    async def _work(self, broadcast: Broadcast, budget: Budget, queue: asyncio.Queue[int | None]) -> None:
+        while (user_id := await queue.get()) is not None:
+            if not (self.lost or self.halted):
+                await self._send_one(broadcast, budget, user_id)
 
     async def _send_one(self, broadcast: Broadcast, budget: Budget, user_id: int) -> None:
         limiter = self.s.limiter

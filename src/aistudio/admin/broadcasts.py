@@ -14,6 +14,8 @@ The text is stored as Telegram HTML (the admin's formatting, user text escaped) 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -22,6 +24,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from aistudio.db.rawsql import RawDb, Sql, _writer_lock
 from aistudio.db.sql import as_utc, insert_ignore, utcnow
 from aistudio.db.tables import broadcast_recipients, broadcasts, ledger_accounts, payments, users
 
@@ -31,6 +34,17 @@ R = broadcast_recipients
 SEGMENTS = ("all", "active7", "active30", "paid", "balance", "lang:ru", "lang:en")
 PAID_PROVIDERS = ("stars", "yookassa", "manual")
 SNAPSHOT_BATCH = 2000
+
+
+_MARK_SENDING = Sql(
+    "UPDATE broadcast_recipients SET status = 'sending', updated_at = :now"
+    " WHERE broadcast_id = :b AND user_id = :u AND status = 'pending' RETURNING user_id"
+)
+_MARK_DONE = Sql(
+    "UPDATE broadcast_recipients SET status = :status, error = :error, message_id = :mid,"
+    " attempts = attempts + :attempts, updated_at = :now"
+    " WHERE broadcast_id = :b AND user_id = :u AND status = 'sending'"
+)
 
 
 class Status(StrEnum):
@@ -130,6 +144,19 @@ class BroadcastStore:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        # SQLite has one writer: queue this process's writers in turn (shared with the ledger's), as
+        # SQLite's own busy handler sleeps up to 100 ms a round and would cap a broadcast at ~50/s.
+        self._writer = _writer_lock(engine) if engine.dialect.name == "sqlite" else None
+        self._raw = RawDb(engine)
+
+    @asynccontextmanager
+    async def _begin(self) -> AsyncIterator[AsyncConnection]:
+        if self._writer is None:
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        async with self._writer, self.engine.begin() as conn:
+            yield conn
 
     # ---- composing -----------------------------------------------------------------------------------
 
@@ -144,7 +171,7 @@ class BroadcastStore:
     async def create(self, admin_id: int, draft: Draft, segment: str, rate_per_s: float) -> Broadcast:
         segment_condition(segment, utcnow())  # refuses an unknown segment before anything is stored
         now = utcnow()
-        async with self.engine.begin() as conn:
+        async with self._begin() as conn:
             new_id = (
                 await conn.execute(
                     sa.insert(B)
@@ -188,7 +215,7 @@ class BroadcastStore:
             return None
         await self.snapshot(current)
         now = utcnow()
-        async with self.engine.begin() as conn:
+        async with self._begin() as conn:
             total = await self._count(conn, broadcast_id)
             await conn.execute(
                 sa.update(B)
@@ -211,7 +238,7 @@ class BroadcastStore:
         condition = segment_condition(broadcast.segment, utcnow())
         after, added = -1, 0
         while True:
-            async with self.engine.begin() as conn:
+            async with self._begin() as conn:
                 ids = (
                     await conn.execute(
                         sa.select(users.c.id)
@@ -239,7 +266,7 @@ class BroadcastStore:
 
     async def _move(self, broadcast_id: int, to: Status, sources: tuple[Status, ...], **values: object) -> bool:
         now = utcnow()
-        async with self.engine.begin() as conn:
+        async with self._begin() as conn:
             result = await conn.execute(
                 sa.update(B)
                 .where(B.c.id == broadcast_id, B.c.status.in_([s.value for s in sources]))
@@ -275,7 +302,7 @@ class BroadcastStore:
         """Take (or extend) the lease of a running broadcast; False if another live sender holds it."""
         now = utcnow()
         free = sa.or_(B.c.lease_owner.is_(None), B.c.lease_owner == owner, B.c.lease_until < now)
-        async with self.engine.begin() as conn:
+        async with self._begin() as conn:
             result = await conn.execute(
                 sa.update(B)
                 .where(B.c.id == broadcast_id, B.c.status == Status.RUNNING.value, free)
@@ -286,7 +313,7 @@ class BroadcastStore:
     async def renew(self, broadcast_id: int, owner: str, lease_s: float) -> Status | None:
         """Extend our lease; the broadcast's status, or None if the lease is no longer ours."""
         now = utcnow()
-        async with self.engine.begin() as conn:
+        async with self._begin() as conn:
             await conn.execute(
                 sa.update(B)
                 .where(B.c.id == broadcast_id, B.c.lease_owner == owner)
@@ -298,7 +325,7 @@ class BroadcastStore:
         return Status(row.status)
 
     async def release(self, broadcast_id: int, owner: str) -> None:
-        async with self.engine.begin() as conn:
+        async with self._begin() as conn:
             await conn.execute(
                 sa.update(B)
                 .where(B.c.id == broadcast_id, B.c.lease_owner == owner)
@@ -307,7 +334,7 @@ class BroadcastStore:
 
     async def interrupt_sending(self, broadcast_id: int) -> int:
         """Rows a dead sender left `sending` may have arrived: count them failed, never send them again."""
-        async with self.engine.begin() as conn:
+        async with self._begin() as conn:
             result = await conn.execute(
                 sa.update(R)
                 .where(R.c.broadcast_id == broadcast_id, R.c.status == Delivery.SENDING.value)
@@ -315,46 +342,37 @@ class BroadcastStore:
             )
         return result.rowcount
 
-    async def pending(self, broadcast_id: int, limit: int) -> list[int]:
+    async def pending(self, broadcast_id: int, limit: int, *, after: int = -1) -> list[int]:
+        """The next pending recipients by user id (after `after`: the ones already handed out)."""
         query = (
             sa.select(R.c.user_id)
-            .where(R.c.broadcast_id == broadcast_id, R.c.status == Delivery.PENDING.value)
+            .where(R.c.broadcast_id == broadcast_id, R.c.status == Delivery.PENDING.value, R.c.user_id > after)
             .order_by(R.c.user_id)
             .limit(limit)
         )
         async with self.engine.connect() as conn:
             return list((await conn.execute(query)).scalars().all())
 
+    # The two statements run for every recipient: raw, one round trip each (no BEGIN/COMMIT), atomic alone.
     async def mark_sending(self, broadcast_id: int, user_id: int) -> bool:
         """pending → sending, before Telegram is called; False if another sender took the row."""
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                sa.update(R)
-                .where(R.c.broadcast_id == broadcast_id, R.c.user_id == user_id, R.c.status == Delivery.PENDING.value)
-                .values(status=Delivery.SENDING.value, updated_at=utcnow())
-            )
-        return result.rowcount == 1
+        async with self._raw.single() as tx:
+            row = await tx.fetchrow(_MARK_SENDING, b=broadcast_id, u=user_id, now=utcnow())
+        return row is not None
 
     async def mark_done(
         self, broadcast_id: int, user_id: int, status: Delivery, *, attempts: int, error: str | None = None,
         message_id: int | None = None,
     ) -> None:  # fmt: skip
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                sa.update(R)
-                .where(R.c.broadcast_id == broadcast_id, R.c.user_id == user_id, R.c.status == Delivery.SENDING.value)
-                .values(
-                    status=status.value,
-                    error=error[:500] if error else None,
-                    message_id=message_id,
-                    attempts=R.c.attempts + attempts,
-                    updated_at=utcnow(),
-                )
-            )
+        async with self._raw.single() as tx:
+            await tx.execute(
+                _MARK_DONE, b=broadcast_id, u=user_id, status=status.value, error=error[:500] if error else None,
+                mid=message_id, attempts=attempts, now=utcnow(),
+            )  # fmt: skip
 
     async def refresh_counters(self, broadcast_id: int) -> Broadcast | None:
         """Recount sent / failed / blocked from the recipients (the truth) into the broadcast row."""
-        async with self.engine.begin() as conn:
+        async with self._begin() as conn:
             rows = (
                 await conn.execute(
                     sa.select(R.c.status, sa.func.count())
@@ -378,7 +396,7 @@ class BroadcastStore:
 
     async def finish(self, broadcast_id: int) -> bool:
         """running → done once nothing is pending or being sent."""
-        async with self.engine.begin() as conn:
+        async with self._begin() as conn:
             open_rows = (
                 await conn.execute(
                     sa.select(sa.func.count())

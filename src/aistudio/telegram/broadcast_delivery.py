@@ -15,11 +15,14 @@ from aiogram.exceptions import (
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from aistudio.admin.broadcast_sender import Outcome
-from aistudio.admin.broadcasts import Broadcast, Delivery, Draft, Status
+from aistudio.admin.broadcast_sender import BroadcastSender, Outcome
+from aistudio.admin.broadcasts import Broadcast, BroadcastStore, Delivery, Draft, Status
+from aistudio.config import Settings
 from aistudio.db.repo.users import get_user
 from aistudio.i18n import Translator
+from aistudio.ops.jobs import PeriodicJob
 from aistudio.telegram.callbacks import AdminCb
+from aistudio.telegram.send_limiter import TELEGRAM_GLOBAL_RATE, make_send_limiter
 
 log = logging.getLogger(__name__)
 
@@ -132,3 +135,16 @@ class ProgressMessage:
                 log.info("broadcast %s: progress message not edited: %s", broadcast.id, exc.message)
         except TelegramRetryAfter:
             pass  # the next tick shows fresher numbers anyway
+
+
+def broadcast_job(settings: Settings, engine: AsyncEngine, bot: Bot, t: Translator) -> PeriodicJob:
+    """The sender as a periodic job: every second, drive any running broadcast no live replica holds."""
+    sender = BroadcastSender(
+        BroadcastStore(engine),
+        TelegramTransport(bot),
+        make_send_limiter(settings.redis_url),
+        ProgressMessage(bot, engine, t),
+        # Telegram lets a bot send ~30 messages/s; an operator who configured more (paid broadcasts) means it.
+        global_rate=max(TELEGRAM_GLOBAL_RATE, settings.broadcast_rate_per_s),
+    )
+    return PeriodicJob("broadcasts.send", 1.0, sender.run_due, first_delay_s=1.0)

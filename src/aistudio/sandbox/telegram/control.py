@@ -38,6 +38,12 @@ class NewUser(_Strict):
     is_premium: bool = False
 
 
+class NewUsers(_Strict):
+    """Body of ``POST /sandbox/users/bulk`` (benchmarks: thousands of users in one request)."""
+
+    users: list[NewUser] = Field(min_length=1, max_length=100_000)
+
+
 class TextMessage(_Strict):
     """Body of ``POST /sandbox/users/{id}/messages`` (JSON form)."""
 
@@ -172,6 +178,25 @@ async def create_user(request: web.Request) -> web.Response:
     )
     _, created = emu.state.upsert_user(user)
     return web.json_response({"user": user.to_api(), "created": created}, status=201 if created else 200)
+
+
+@routes.post("/sandbox/users/bulk")
+async def create_users(request: web.Request) -> web.Response:
+    """Create or update many users at once; answers how many were new."""
+    emu = request.app[EMULATOR_KEY]
+    body: NewUsers = await _body(request, NewUsers)
+    created = 0
+    for new in body.users:
+        user = SandboxUser(
+            id=new.id or emu.state.next_user_id(),
+            first_name=new.first_name,
+            last_name=new.last_name,
+            username=new.username,
+            language_code=new.language_code,
+            is_premium=new.is_premium,
+        )
+        created += emu.state.upsert_user(user)[1]
+    return web.json_response({"created": created, "total": len(body.users)}, status=201)
 
 
 @routes.get("/sandbox/users")
