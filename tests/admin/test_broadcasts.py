@@ -32,6 +32,7 @@ from aistudio.sandbox.telegram.config import EmulatorConfig as TelegramConfig
 from aistudio.sandbox.telegram.server import create_app as create_telegram_app
 from aistudio.telegram.bot import create_bot
 from aistudio.telegram.broadcast_delivery import TelegramTransport
+from aistudio.telegram.handlers.admin_broadcast import parse_button
 from aistudio.telegram.send_limiter import InProcessSendLimiter
 
 
@@ -260,3 +261,20 @@ async def _until(check: Any, within: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Open | https://example.com/a?b=1", ("Open", "https://example.com/a?b=1")),
+        ("  Сайт|http://пример.рф  ", ("Сайт", "http://пример.рф")),
+        ("Open https://example.com", None),  # no separator
+        ("Open | ftp://example.com", None),
+        ("Open | https://localhost:8080", None),  # Telegram refuses hosts without a dot
+        ("Open | javascript:alert(1)", None),
+        (" | https://example.com", None),
+        ("x" * 65 + " | https://example.com", None),
+    ],
+)
+def test_the_link_button_needs_text_and_an_http_url(raw: str, expected: tuple[str, str] | None) -> None:
+    assert parse_button(raw) == expected

@@ -24,15 +24,14 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from aistudio.admin.broadcast_segments import SEGMENTS, segment_condition
 from aistudio.db.rawsql import RawDb, Sql, _writer_lock
 from aistudio.db.sql import as_utc, insert_ignore, utcnow
-from aistudio.db.tables import broadcast_recipients, broadcasts, ledger_accounts, payments, users
+from aistudio.db.tables import broadcast_recipients, broadcasts, users
 
 B = broadcasts
 R = broadcast_recipients
 
-SEGMENTS = ("all", "active7", "active30", "paid", "balance", "lang:ru", "lang:en")
-PAID_PROVIDERS = ("stars", "yookassa", "manual")
 SNAPSHOT_BATCH = 2000
 
 
@@ -66,10 +65,6 @@ class Delivery(StrEnum):
 
 
 INTERRUPTED = "interrupted"  # the error of a row found `sending` after a crash
-
-
-class UnknownSegment(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -111,32 +106,6 @@ def _broadcast(r: sa.Row) -> Broadcast:
         r.segment, float(r.rate_per_s), r.total, r.sent, r.failed, r.blocked, r.progress_chat_id,
         r.progress_message_id, as_utc(r.created_at) or r.created_at, as_utc(r.started_at), as_utc(r.finished_at),
     )  # fmt: skip
-
-
-def segment_condition(segment: str, now: datetime) -> sa.ColumnElement[bool]:
-    """Who a segment names, as a condition on `users` (banned users are never included)."""
-    not_banned = users.c.is_banned == sa.false()
-    if segment == "all":
-        return not_banned
-    if segment in ("active7", "active30"):
-        days = 7 if segment == "active7" else 30
-        return sa.and_(not_banned, users.c.last_seen_at >= now - timedelta(days=days))
-    if segment == "paid":
-        paid = sa.exists().where(
-            payments.c.user_id == users.c.id,
-            payments.c.status == "credited",
-            payments.c.provider.in_(PAID_PROVIDERS),
-        )
-        return sa.and_(not_banned, paid)
-    if segment == "balance":
-        a = ledger_accounts.c
-        positive = sa.exists().where(
-            a.user_id == users.c.id, a.kind == "wallet", a.credits_posted - a.debits_posted - a.debits_pending > 0
-        )
-        return sa.and_(not_banned, positive)
-    if segment.startswith("lang:") and segment in SEGMENTS:
-        return sa.and_(not_banned, users.c.language == segment.removeprefix("lang:"))
-    raise UnknownSegment(segment)
 
 
 class BroadcastStore:

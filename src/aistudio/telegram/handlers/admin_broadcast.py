@@ -15,7 +15,8 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from aistudio.admin.broadcasts import SEGMENTS, Broadcast, BroadcastStore, Draft, Status
+from aistudio.admin.broadcast_segments import SEGMENTS
+from aistudio.admin.broadcasts import Broadcast, BroadcastStore, Draft, Status
 from aistudio.telegram.admin_filter import IsAdmin
 from aistudio.telegram.broadcast_delivery import progress_keyboard, progress_text, send_draft
 from aistudio.telegram.callbacks import AdminCb
