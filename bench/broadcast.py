@@ -5,7 +5,8 @@
     python bench/broadcast.py --quick            # 1,000 users at 200/s
     python bench/broadcast.py --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/bench_bc --redis
 
-The Telegram emulator runs in this process (users created through its control API in bulk); the database
+The Telegram emulator runs in its own process (`--in-process`: in this one); users are created through
+its control API in bulk. The database
 is a fresh SQLite file unless `--database-url` names an empty PostgreSQL database (it is migrated).
 The last line is JSON: users, configured rate, sustained rate (sent / time between the first and the last
 delivery), its ratio to the configured rate (goal ≥ 0.9), duplicates (chats that got it more than once,
@@ -16,11 +17,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import socket
 import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -43,6 +47,52 @@ from aistudio.telegram.send_limiter import TELEGRAM_GLOBAL_RATE, make_send_limit
 
 FIRST_ID = 10_000_000
 CHUNK = 5_000
+
+# The emulator in its own process by default: Telegram is another machine in production, and sharing one
+# event loop with it would make the sender look slower than it is.
+_EMULATOR = """
+import sys
+from aiohttp import web
+from aistudio.sandbox.telegram.config import EmulatorConfig
+from aistudio.sandbox.telegram.server import create_app
+web.run_app(create_app(EmulatorConfig(call_log_size=int(sys.argv[2]))), host="127.0.0.1", port=int(sys.argv[1]),
+            print=None, access_log=None)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def emulator(users: int, in_process: bool) -> AsyncIterator[str]:
+    log_size = users * 3 + 1000
+    if in_process:
+        server = TestServer(create_app(EmulatorConfig(call_log_size=log_size)), host="127.0.0.1")
+        await server.start_server()
+        try:
+            yield str(server.make_url("")).rstrip("/")
+        finally:
+            await server.close()
+        return
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", _EMULATOR, str(port), str(log_size))
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(timeout=2) as http:
+            for _ in range(1200):  # importing aiogram's method models takes a while on a busy machine
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await http.get(f"{base_url}/sandbox/config")).status_code == 200:
+                        break
+                await asyncio.sleep(0.1)
+            else:
+                raise RuntimeError("the Telegram emulator did not start within 120 s")
+        yield base_url
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 10)
 
 
 async def create_users(base_url: str, database_url: str, count: int) -> None:
@@ -68,9 +118,11 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     workdir = Path(tempfile.mkdtemp(prefix="bench-broadcast-"))
     database_url = args.database_url or f"sqlite+aiosqlite:///{workdir / 'bench.sqlite3'}"
     await asyncio.to_thread(upgrade_to_head, database_url)
-    server = TestServer(create_app(EmulatorConfig(call_log_size=args.users * 3 + 1000)), host="127.0.0.1")
-    await server.start_server()
-    base_url = str(server.make_url("")).rstrip("/")
+    async with emulator(args.users, args.in_process) as base_url:
+        return await measure(args, database_url, base_url)
+
+
+async def measure(args: argparse.Namespace, database_url: str, base_url: str) -> dict[str, object]:
     settings = load_settings(
         database_url=database_url, telegram_bot_token=DEFAULT_TOKEN, telegram_api_base=base_url,
         broadcast_rate_per_s=args.rate, redis_url="redis://127.0.0.1:6379/0" if args.redis else None,
@@ -106,7 +158,6 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         await limiter.close()
         await bot.session.close()
         await engine.dispose()
-        await server.close()
     per_chat = Counter(int(c["params"]["chat_id"]) for c in calls)
     stamps = sorted(float(c["at"]) for c in calls)
     span = stamps[-1] - stamps[0] if len(stamps) > 1 else 0.0
@@ -115,6 +166,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "users": args.users,
         "database": "postgresql" if database_url.startswith("postgresql") else "sqlite",
         "limiter": "redis" if args.redis else "in-process",
+        "emulator": "in-process" if args.in_process else "own process",
         "configured_rate_per_s": args.rate,
         "sustained_rate_per_s": round(sustained, 2),
         "ratio": round(sustained / args.rate, 3),
@@ -137,6 +189,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4, help="sends in flight at once")
     parser.add_argument("--database-url", default=None, help="an empty PostgreSQL database (default: SQLite)")
     parser.add_argument("--redis", action="store_true", help="the send limiter in Redis at 127.0.0.1:6379")
+    parser.add_argument("--in-process", action="store_true", help="run the emulator in this process")
     parser.add_argument("--quick", action="store_true", help="1,000 users at 200/s")
     args = parser.parse_args()
     if args.quick:
