@@ -8,6 +8,7 @@ from typing import Any
 
 from aistudio.catalog.models import ModelSpec
 from aistudio.catalog.validation import validate_inputs
+from aistudio.db.rawsql import DuplicateKey, Sql
 from aistudio.generation.context import Pipeline
 from aistudio.generation.repo import Generation, new_request_id
 from aistudio.generation.states import State
@@ -20,7 +21,7 @@ class LaunchRefused(Exception):
     """The launch did not happen; nothing was charged. `reason` picks the user's message."""
 
     def __init__(self, reason: str, **details: Any) -> None:
-        self.reason = reason  # model_unavailable | too_many_running | free_limit
+        self.reason = reason  # model_unavailable | too_many_running | free_limit | already_launched
         self.details = details
         super().__init__(f"{reason}: {details}")
 
@@ -52,6 +53,9 @@ def price_offer(pipeline: Pipeline, model_id: str, raw_inputs: dict[str, Any], f
     return Offer(model, inputs, offer_quote, fx, free=model_id in pipeline.free_model_ids)
 
 
+LAUNCHED = Sql("SELECT id FROM generations WHERE request_id = :request_id")
+
+
 async def launch(
     pipeline: Pipeline,
     *,
@@ -60,17 +64,24 @@ async def launch(
     chat_id: int | None = None,
     source_generation_id: int | None = None,
     pay_if_not_free: bool = False,
+    request_id: str | None = None,
 ) -> Generation:
     """Write the generation with its hold (or free use) in one transaction; Kie is called afterwards.
 
     Raises `InsufficientFunds`, `LaunchRefused` (too many running, free limit reached). A free model whose
     limit is reached is launched as a paid one only when `pay_if_not_free` is set.
+
+    A caller-chosen `request_id` makes the launch idempotent across processes: the user's row lock orders
+    launches, and one finding its request id already written is refused as `already_launched` (the unique
+    request id is the last word should the lock be missing).
     """
     now = pipeline.now()
-    request_id = new_request_id()
+    given_id, request_id = request_id is not None, request_id or new_request_id()
     deadline = now + timedelta(seconds=offer.model.timeout_seconds + 120)  # + room for queueing and retries
     async with pipeline.db.transaction() as tx:
         await pipeline.repo.lock_user(tx, user_id)
+        if given_id and (row := await tx.fetchrow(LAUNCHED, request_id=request_id)) is not None:
+            raise LaunchRefused("already_launched", generation_id=row[0])
         running = await pipeline.repo.count_active(tx, user_id)
         if running >= pipeline.settings.max_concurrent_per_user:
             raise LaunchRefused("too_many_running", running=running)
@@ -88,23 +99,28 @@ async def launch(
             await pipeline.ledger.hold(
                 hold_key, user_id, offer.quote.kopecks, reason=offer.model.id, meta={"request_id": request_id}, tx=tx
             )
-        gen = await pipeline.repo.insert(
-            tx,
-            request_id=request_id,
-            user_id=user_id,
-            model_id=offer.model.id,
-            family=offer.model.family.value,
-            inputs=offer.inputs,
-            is_free=is_free,
-            credits=offer.quote.credits,
-            price=0 if is_free else offer.quote.kopecks,
-            fx=offer.fx.rub_per_usd,
-            markup=offer.quote.markup,
-            hold_key=hold_key,
-            chat_id=chat_id,
-            source_id=source_generation_id,
-            now=now,
-            deadline=deadline,
-        )
+        try:
+            gen = await pipeline.repo.insert(
+                tx,
+                request_id=request_id,
+                user_id=user_id,
+                model_id=offer.model.id,
+                family=offer.model.family.value,
+                inputs=offer.inputs,
+                is_free=is_free,
+                credits=offer.quote.credits,
+                price=0 if is_free else offer.quote.kopecks,
+                fx=offer.fx.rub_per_usd,
+                markup=offer.quote.markup,
+                hold_key=hold_key,
+                chat_id=chat_id,
+                source_id=source_generation_id,
+                now=now,
+                deadline=deadline,
+            )
+        except DuplicateKey:
+            if given_id:  # no user row to lock: the unique request id still tells
+                raise LaunchRefused("already_launched") from None
+            raise
         await pipeline.repo.record_event(tx, gen, State.HELD, now, detail={"fx_source": offer.fx.source})
     return gen

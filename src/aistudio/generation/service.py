@@ -36,6 +36,7 @@ class GenerationService:
         chat_id: int | None = None,
         source_generation_id: int | None = None,
         pay_if_not_free: bool = False,
+        request_id: str | None = None,
     ) -> Generation:
         """Hold the money, write the row, and start driving it in the background."""
         gen = await launch(
@@ -45,6 +46,7 @@ class GenerationService:
             chat_id=chat_id,
             source_generation_id=source_generation_id,
             pay_if_not_free=pay_if_not_free,
+            request_id=request_id,
         )
         self.worker.drive_soon(gen.id)
         return gen

@@ -72,12 +72,18 @@ async def launch_offer(
     offer: Offer,
     source_id: int | None = None,
     pay_if_not_free: bool = False,
+    request_id: str | None = None,
 ) -> LaunchOutcome:
     """Launch, then send the progress message; refusals come back as words, nothing charged."""
     t = services.t
     try:
         gen = await services.generations.launch(
-            user_id, offer, chat_id=chat_id, source_generation_id=source_id, pay_if_not_free=pay_if_not_free
+            user_id,
+            offer,
+            chat_id=chat_id,
+            source_generation_id=source_id,
+            pay_if_not_free=pay_if_not_free,
+            request_id=request_id,
         )
     except InsufficientFunds as exc:
         text = t(

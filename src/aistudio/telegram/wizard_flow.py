@@ -33,6 +33,7 @@ class WizardData:
     shown_price: int | None = None  # kopecks on the summary the user saw (Launch charges exactly this)
     shown_free: bool = False
     panel: int | None = None  # id of the message showing the current screen
+    request_id: str | None = None  # this wizard's launch, made with its first summary (see wizard_launch)
 
     @classmethod
     def load(cls, data: dict[str, Any]) -> WizardData | None:

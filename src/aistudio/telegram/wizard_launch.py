@@ -3,6 +3,10 @@
 A press moves the FSM from `summary` to `launching` under a per-user lock (a second press finds `launching`
 and is told to wait), takes the buttons off the summary, re-prices, and launches only when the price is the
 one the summary showed. A refusal brings back a fresh summary with the reason on top.
+
+The lock and the FSM check hold within one process; replicas sharing the FSM storage could both see
+`summary`. So the wizard's launch carries a request id made with its first summary, and the database
+launches one generation per request id: a press on another replica finds it launched and steps aside.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from aistudio.catalog.models import ModelSpec
 from aistudio.catalog.validation import InputValidationError
 from aistudio.db.repo.users import UserRow
 from aistudio.generation.launch import LaunchRefused, Offer
+from aistudio.generation.repo import new_request_id
 from aistudio.telegram.journey_states import WizardStates
 from aistudio.telegram.launching import launch_offer
 from aistudio.telegram.services import BotServices
@@ -36,6 +41,7 @@ async def render_summary(
     """The summary, remembering the price shown (Launch charges exactly that or asks again)."""
     facts = await gather(services, user.id, wizard, lang)
     wizard.step = max(wizard.step, 0)
+    wizard.request_id = wizard.request_id or new_request_id()
     wizard.shown_price = facts.price if facts.offer is not None else None
     wizard.shown_free = facts.free_now
     return summary_screen(services.t, lang, model, wizard, facts, notice)
@@ -61,12 +67,12 @@ async def launch_from_summary(
         if offer is not None:
             outcome = await launch_offer(
                 services, bot, user_id=user.id, chat_id=chat_id, lang=lang, offer=offer,
-                source_id=wizard.source_id, pay_if_not_free=pay,
+                source_id=wizard.source_id, pay_if_not_free=pay, request_id=wizard.request_id,
             )  # fmt: skip
             # A spent free limit needs no notice: the fresh summary explains it and offers the paid launch.
             notice = None if outcome.reason == "free_limit" else outcome.notice
-            if outcome.gen is not None:
-                await state.clear()
+            if outcome.gen is not None or outcome.reason == "already_launched":
+                await state.clear()  # launched here, or by the same wizard's press on another replica
                 return
     except BaseException:
         await state.set_state(WizardStates.summary)  # never leave the user stuck in "launching"
