@@ -159,11 +159,28 @@ def transition_sql(assignments: str) -> Sql:
     )
 
 
+def logged_transition_sql(assignments: str) -> Sql:
+    """PostgreSQL: the compare-and-set and its event row in one statement (one round trip, atomic alone).
+    The event copies the row's own columns; nothing is inserted when the compare-and-set matched no row."""
+    extra = f", {assignments}" if assignments else ""
+    return Sql(
+        f"WITH moved AS (UPDATE generations SET state = :new_state, updated_at = :now{extra} "
+        f"WHERE id = :id AND state = :expected RETURNING {COLUMNS}), "
+        "event AS (INSERT INTO generation_events (generation_id, request_id, user_id, model_id, state, error_class, "
+        "kie_code, kie_message, credits, price_kopecks, elapsed_ms, detail, created_at) "
+        "SELECT id, request_id, user_id, model_id, state, CAST(:event_error_class AS varchar), "
+        "CAST(:event_kie_code AS integer), CAST(:event_kie_message AS text), credits, price_kopecks, "
+        "CAST(:event_elapsed_ms AS bigint), CAST(:event_detail AS json), "
+        f"CAST(:now AS timestamptz) FROM moved) SELECT {COLUMNS} FROM moved"
+    )
+
+
 class GenerationRepo:
     """Reads and compare-and-set writes of generation rows inside a caller's transaction."""
 
     def __init__(self) -> None:
         self._transitions: dict[str, Sql] = {}
+        self._logged: dict[str, Sql] = {}
 
     async def insert(self, tx: RawTx, **values: Any) -> Generation:
         row = await tx.fetchrow(INSERT, **values)
@@ -197,6 +214,34 @@ class GenerationRepo:
         row = await tx.fetchrow(sql, id=generation_id, expected=expected.value, new_state=new.value, now=now, **changes)
         return _generation(row) if row else None
 
+    async def move_logged(
+        self,
+        tx: RawTx,
+        gen: Generation,
+        new: State,
+        now: datetime,
+        event: dict[str, Any],
+        *,
+        postgres: bool,
+        **changes: Any,
+    ) -> Generation | None:
+        """`move` plus its event row. On PostgreSQL one statement, safe outside a transaction; elsewhere two,
+        so the caller must hold a transaction."""
+        if not postgres:
+            moved = await self.move(tx, gen.id, gen.state, new, now, **changes)
+            if moved is not None:
+                await self.record_event(tx, gen, new, now, **event)
+            return moved
+        key = ",".join(sorted(changes))
+        sql = self._logged.get(key)
+        if sql is None:
+            sql = self._logged[key] = logged_transition_sql(", ".join(f"{c} = :{c}" for c in sorted(changes)))
+        row = await tx.fetchrow(
+            sql, id=gen.id, expected=gen.state.value, new_state=new.value, now=now, **changes,
+            **{f"event_{k}": v for k, v in _event_fields(gen, now, event).items()},
+        )  # fmt: skip
+        return _generation(row) if row else None
+
     async def claim_submit(self, tx: RawTx, generation_id: int, attempts: int, now: datetime) -> bool:
         """Count a createTask attempt before it is sent; only one worker can claim attempt N."""
         return await tx.fetchrow(CLAIM_SUBMIT, id=generation_id, attempts=attempts, now=now) is not None
@@ -210,7 +255,6 @@ class GenerationRepo:
         return await tx.fetchrow(ADOPT_TASK, id=generation_id, task_id=task_id, now=now) is not None
 
     async def record_event(self, tx: RawTx, gen: Generation, state: State, now: datetime, **fields: Any) -> None:
-        elapsed = int((now - gen.created_at).total_seconds() * 1000) if gen.created_at else None
         await tx.execute(
             INSERT_EVENT,
             gid=gen.id,
@@ -218,14 +262,10 @@ class GenerationRepo:
             user_id=gen.user_id,
             model_id=gen.model_id,
             state=state.value,
-            error_class=fields.get("error_class"),
-            kie_code=fields.get("kie_code"),
-            kie_message=fields.get("kie_message"),
             credits=str(gen.credits),
             price=gen.price_kopecks,
-            elapsed_ms=elapsed,
-            detail=fields.get("detail"),
             now=now,
+            **_event_fields(gen, now, fields),
         )
 
     async def claim_due(self, tx: RawTx, now: datetime, limit: int) -> list[int]:
@@ -243,3 +283,14 @@ class GenerationRepo:
 
     async def unlease(self, tx: RawTx, generation_id: int, owner: str) -> None:
         await tx.execute(UNLEASE, id=generation_id, owner=owner)
+
+
+def _event_fields(gen: Generation, now: datetime, fields: dict[str, Any]) -> dict[str, Any]:
+    elapsed = int((now - gen.created_at).total_seconds() * 1000) if gen.created_at else None
+    return {
+        "error_class": fields.get("error_class"),
+        "kie_code": fields.get("kie_code"),
+        "kie_message": fields.get("kie_message"),
+        "elapsed_ms": elapsed,
+        "detail": fields.get("detail"),
+    }

@@ -78,10 +78,17 @@ class GenerationWorker:
         Released only when the work ended normally: a process that dies (or is cancelled) mid-way keeps its
         lease until it expires, so nobody resumes a step that may still be in flight.
         """
-        if confirm:
-            await confirm_guarded(self.driver, gen)
-        else:
-            await run_guarded(self.driver, gen)
+        try:
+            if confirm:
+                await confirm_guarded(self.driver, gen)
+            else:
+                await run_guarded(self.driver, gen)
+        except BaseException:
+            self.driver.unleased.discard(gen.id)
+            raise
+        if gen.id in self.driver.unleased:  # completed: the final state change gave the lease back
+            self.driver.unleased.discard(gen.id)
+            return
         async with self.p.db.single() as tx:
             await self.p.repo.unlease(tx, gen.id, self.p.worker_id)
 
