@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aistudio import __version__
 from aistudio.admin.overrides import LiveCatalog, ModelOverrides
+from aistudio.admin.stats import warm_rollups
 from aistudio.catalog.loader import Catalog, load_catalog
 from aistudio.config import Settings
 from aistudio.db.engine import create_engine
@@ -205,6 +206,8 @@ async def build_app(
     # Approved manual transfers a crash left uncredited (aistudio.payments.manual).
     jobs.append(PeriodicJob("manual.settle", 60.0, ManualTopups(engine, topups).settle, first_delay_s=10.0))
     jobs.append(PeriodicJob("admin.model_overrides", 3.0, overrides.refresh, first_delay_s=3.0))
+    # The dashboard's closed-day rollups, built here rather than by the first page view after a deploy.
+    jobs.append(PeriodicJob("admin.stats_rollups", 600.0, lambda: warm_rollups(engine), first_delay_s=60.0))
     dispatcher = create_dispatcher(services)
     dispatcher[METRICS_KEY] = metrics
 

@@ -98,3 +98,18 @@ async def test_a_change_to_a_rolled_up_day_is_seen_on_the_next_view(engine: Asyn
     async with engine.connect() as conn:
         rolled = (await conn.execute(sa.select(sa.func.count()).select_from(stats_days))).scalar_one()
     assert rolled == 6  # the six closed days of the window; today stays live
+
+
+async def test_the_background_warm_up_rolls_closed_days_up_so_views_find_them_ready(engine: AsyncEngine) -> None:
+    await seed_known_figures(engine)
+    cold = await stats.daily_series(engine, days=30, now=NOW, settings=SETTINGS)
+    async with engine.begin() as conn:
+        await conn.execute(sa.delete(stats_days))
+
+    await stats.warm_rollups(engine, days=30, now=NOW)
+    async with engine.connect() as conn:
+        rolled = (await conn.execute(sa.select(sa.func.count()).select_from(stats_days))).scalar_one()
+    warm = await stats.daily_series(engine, days=30, now=NOW, settings=SETTINGS)
+
+    assert rolled == 30  # every closed day of the window, before anyone looks
+    assert warm == cold

@@ -261,3 +261,14 @@ def rank_models(rows: Iterable[Any], limit: int) -> list[ModelStat]:
             entry[3] += Decimal(str(spent))
     ranked = sorted(totals.items(), key=lambda item: (-item[1][0], item[0]))[:limit]
     return [ModelStat(model_id, *values) for model_id, values in ranked]
+
+
+async def warm_rollups(engine: AsyncEngine, *, days: int = 90, now: datetime | None = None) -> None:
+    """Keep the closed days' rollups fresh in the background, so no page view pays for building them
+    (the first build over a million generations takes seconds; a refresh of unchanged days is one read)."""
+    now = now or datetime.now(UTC)
+    open_day = first_open_day(now)
+    first = open_day - timedelta(days=days)
+    async with engine.connect() as conn:
+        revenue_id = await revenue_account_id(conn)
+    await refresh(engine, [first + timedelta(days=i) for i in range(days)], revenue_id, now)
