@@ -1,4 +1,4 @@
-"""Balance: the figures on the screen are the ledger's, in plain words; the top-up button always answers."""
+"""Balance: the figures on the screen are the ledger's, in plain words; the top-up button shows the ways to pay."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ async def test_statement_shows_only_the_last_ten_entries(bot: Bot) -> None:
     assert reply["text"].startswith("💰 Balance: 79 ₽")
 
 
-async def test_top_up_button_says_how_to_top_up_and_leads_back(bot: Bot) -> None:
+async def test_top_up_button_shows_the_ways_to_pay_and_leads_back(bot: Bot) -> None:
     user = await bot.user(704, lang="ru")
     screen = await open_from_menu(bot, user, "💰 Баланс")
 
@@ -90,6 +90,9 @@ async def test_top_up_button_says_how_to_top_up_and_leads_back(bot: Bot) -> None
     again = await bot.tg.wait_until(user, lambda t: (t["messages"][-1]["text"] or "").startswith("💰 Баланс"))
 
     assert answer["answered"] and back["answered"]
-    assert "@aistudio_support" in message["text"] and "подключается" in message["text"]
-    assert button_texts(message) == ["⬅️ К балансу", "🏠 Меню"]
+    assert "Сейчас на балансе: 0 ₽" in message["text"] and "1 ⭐ = 1.3 ₽" in message["text"]
+    assert button_texts(message) == [
+        "⭐ 50 → 65 ₽", "⭐ 100 → 130 ₽", "⭐ 250 → 325 ₽", "⭐ 500 → 650 ₽", "⭐ 1000 → 1300 ₽",
+        "⭐ Другое количество", "🎁 Промокод", "⬅️ К балансу", "🏠 Меню",
+    ]  # fmt: skip
     assert not has_error_text(again["messages"])

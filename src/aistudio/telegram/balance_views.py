@@ -13,8 +13,10 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from aistudio.billing.queries import Balance
 from aistudio.catalog.loader import Catalog
+from aistudio.config import Settings
 from aistudio.i18n import Translator
 from aistudio.pricing.price import format_rub
+from aistudio.telegram import payment_views
 from aistudio.telegram.balance_queries import StatementEntry
 from aistudio.telegram.callbacks import MenuCb
 from aistudio.telegram.keyboards import menu_button
@@ -25,7 +27,7 @@ CREDIT_SOURCES = {"bonus": "bonus", "promo": "promo", "referral": "referral", "a
 
 
 class BalanceCb(CallbackData, prefix="bal"):
-    """`action`: show (the balance screen) or topup (how to add money)."""
+    """`action`: show (the balance screen) or topup (the ways to add money)."""
 
     action: str
 
@@ -97,10 +99,11 @@ def balance_keyboard(t: Translator, lang: str) -> InlineKeyboardMarkup:
     )
 
 
-def topup_text(t: Translator, lang: str, support: str) -> str:
-    return t("balance.topup_soon", lang, support=html.escape(support))
+def topup_text(t: Translator, lang: str, settings: Settings, balance_kopecks: int) -> str:
+    """The top-up screen: the balance now and the ways to add money (see `payment_views`)."""
+    return payment_views.topup_text(t, lang, settings, balance_kopecks)
 
 
-def topup_keyboard(t: Translator, lang: str) -> InlineKeyboardMarkup:
+def topup_keyboard(t: Translator, lang: str, settings: Settings) -> InlineKeyboardMarkup:
     back = InlineKeyboardButton(text=t("balance.back", lang), callback_data=BalanceCb(action="show").pack())
-    return InlineKeyboardMarkup(inline_keyboard=[[back, menu_button(t, lang)]])
+    return payment_views.topup_keyboard(t, lang, settings, back)

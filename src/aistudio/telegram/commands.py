@@ -11,11 +11,12 @@ from aiogram.types import BotCommand, BotCommandScopeDefault
 from aistudio.i18n import DEFAULT_LANGUAGE, LANGUAGES, Translator
 
 log = logging.getLogger(__name__)
-COMMANDS = ("start", "menu", "balance", "history", "help", "lang")
+# Telegram expects /paysupport and /terms in every bot that takes payments.
+COMMANDS = ("start", "menu", "balance", "history", "help", "lang", "paysupport", "terms")
 
 
 async def set_bot_commands(bot: Bot, t: Translator) -> None:
-    """Register /start, /menu, /balance, /history, /help, /lang for every language (default: Russian)."""
+    """Register the command menu (`COMMANDS`) for every language (default: Russian)."""
     try:
         for lang in LANGUAGES:
             commands = [BotCommand(command=c, description=t(f"commands.{c}", lang)) for c in COMMANDS]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiogram import F, Router
 from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from aistudio.billing.queries import wallet_balance
@@ -35,13 +36,17 @@ async def on_balance_button(query: CallbackQuery, services: BotServices, user: U
     await show_screen(query, *await render_balance(services, user, lang))
 
 
-async def on_topup(query: CallbackQuery, services: BotServices, lang: str) -> None:
-    """Top-ups arrive with the payments feature; until then, say how to add money through support."""
+async def render_topup(services: BotServices, user_id: int, lang: str) -> tuple[str, InlineKeyboardMarkup]:
+    balance = await wallet_balance(services.engine, user_id)
+    t, settings = services.t, services.settings
+    return views.topup_text(t, lang, settings, balance.available), views.topup_keyboard(t, lang, settings)
+
+
+async def on_topup(query: CallbackQuery, services: BotServices, user: UserRow, lang: str, state: FSMContext) -> None:
+    """The ways to add money: Stars packs, a custom number of Stars, card, bank transfer, promo code."""
+    await state.clear()  # leaving a custom-amount prompt: later text is not taken as an amount
     await query.answer()
-    t = services.t
-    await show_screen(
-        query, views.topup_text(t, lang, services.settings.support_contact), views.topup_keyboard(t, lang)
-    )
+    await show_screen(query, *await render_topup(services, user.id, lang))
 
 
 def build_router() -> Router:
