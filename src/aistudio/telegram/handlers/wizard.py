@@ -136,8 +136,10 @@ async def on_action(
         await state.clear()
         await show_screen(query, views.cancelled_text(t, lang), main_menu(t, lang))
         return
-    if found is None or current not in {s.state for s in WIZARD_STATES} or pressed != found[0].panel:
+    going = found is not None and current in {s.state for s in WIZARD_STATES}
+    if not going or pressed != found[0].panel:
         await query.answer(t("wizard.stale", lang))
+        await retire_stale(query, services, lang, wizard_going=going)
         return
     wizard, model = found
     panel = Panel(bot, query.message.chat.id if query.message else user.id, query)
@@ -151,6 +153,17 @@ async def on_action(
     await query.answer()
     async with user_lock(user.id):
         await act(callback_data, state, panel, services, user, lang, wizard, model)
+
+
+async def retire_stale(query: CallbackQuery, services: BotServices, lang: str, *, wizard_going: bool) -> None:
+    """An old wizard screen loses its buttons while the wizard goes on elsewhere; with no wizard, the menu."""
+    if not isinstance(query.message, Message):
+        return
+    if wizard_going:
+        with contextlib.suppress(TelegramBadRequest):
+            await query.message.edit_reply_markup(reply_markup=None)
+        return
+    await query.message.answer(services.t("menu.title", lang), reply_markup=main_menu(services.t, lang))
 
 
 async def act(
