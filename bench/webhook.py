@@ -23,6 +23,7 @@ import asyncio
 import itertools
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -387,7 +388,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "KIE_API_KEY": "bench-key", "KIE_API_BASE": "http://127.0.0.1:9", "KIE_UPLOAD_BASE": "http://127.0.0.1:9",
                 "FX_SOURCE_URL": "http://127.0.0.1:9/fx", "REDIS_URL": "",
             }  # fmt: skip
-            bot = await spawn(sys.executable, "-m", "aistudio.cli", "run", env=env, log_to=tmp / "bot.log")
+            command = [sys.executable, "-m", "aistudio.cli", "run"]
+            if args.profile:  # a CPU profile of the real bot over the whole run (py-spy must be installed)
+                spy = shutil.which("py-spy") or str(Path.home() / ".local/bin/py-spy")
+                command = [spy, "record", "--idle", "-f", "raw", "-o", args.profile, "--", *command]
+            bot = await spawn(*command, env=env, log_to=tmp / "bot.log")
             procs.append(bot)
             bot_url = f"http://127.0.0.1:{bot_port}"
             out["cold_start_s"] = round(await wait_ready(http, bot_url, bot), 2)
@@ -412,6 +417,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
             full = await measure("full", http, bot_url + "/telegram/webhook", traffic, levels, per_level, half_s)
             out["full_idle_rss_after_load_mb"] = round(psutil.Process(bot.pid).memory_info().rss / 2**20, 1)
+            if args.profile:
+                bot.send_signal(signal.SIGINT)  # py-spy writes the profile on SIGINT
+                await bot.wait()
+                log(f"profile written to {args.profile}")
+                return {"full_updates_per_s": full["updates_per_s"], **full, "cold_start_s": out["cold_start_s"]}
             await stop(bot)
 
             echo = await spawn(sys.executable, SELF, "--echo", str(echo_port), telegram_url)
@@ -468,6 +478,7 @@ def main() -> None:
         "--pg", default=DEFAULT_PG, help="admin URL of a PostgreSQL server (a scratch database is made)"
     )
     parser.add_argument("--sqlite", action="store_true", help="run the bot on SQLite instead")
+    parser.add_argument("--profile", metavar="FILE", help="record the real bot with py-spy (collapsed stacks)")
     args = parser.parse_args()
     if args.quick and args.users == 500:
         args.users = 200
