@@ -162,6 +162,11 @@ async def measure(args: argparse.Namespace, database_url: str, base_url: str) ->
     stamps = sorted(float(c["at"]) for c in calls)
     span = stamps[-1] - stamps[0] if len(stamps) > 1 else 0.0
     sustained = (len(stamps) - 1) / span if span > 0 else 0.0
+    tenth = max(1, len(stamps) // 10)
+    deciles = [
+        round((tenth - 1) / (stamps[i + tenth - 1] - stamps[i]), 1) if stamps[i + tenth - 1] > stamps[i] else None
+        for i in range(0, len(stamps) - tenth + 1, tenth)
+    ]
     return {
         "users": args.users,
         "database": "postgresql" if database_url.startswith("postgresql") else "sqlite",
@@ -175,6 +180,7 @@ async def measure(args: argparse.Namespace, database_url: str, base_url: str) ->
         "blocked": final.blocked,
         "duplicates": sum(1 for n in per_chat.values() if n > 1),
         "missing": args.users - len(per_chat),
+        "rate_by_tenth": deciles[:10],  # a rate falling over the run would show here
         "sending_s": round(span, 2),
         "drive_s": round(drive_s, 2),
         "snapshot_s": round(snapshot_s, 2),
