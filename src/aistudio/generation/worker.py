@@ -28,6 +28,9 @@ class GenerationWorker:
         self.driver = Driver(pipeline)
         self._batch = batch
         self._slots = asyncio.Semaphore(concurrency)
+        # Finishing a generation whose result is ready never queues behind a burst of launches or polls:
+        # confirmations (callbacks) have slots of their own.
+        self._confirm_slots = asyncio.Semaphore(concurrency)
         self._idle_s = idle_s
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -61,7 +64,7 @@ class GenerationWorker:
         task.add_done_callback(self._tasks.discard)
 
     async def _drive_leased(self, generation_id: int, *, confirm: bool) -> None:
-        async with self._slots:
+        async with self._confirm_slots if confirm else self._slots:
             now = self.p.now()
             async with self.p.db.single() as tx:
                 gen = await self.p.repo.lease(tx, generation_id, self.p.worker_id, now, self.p.lease_until())
