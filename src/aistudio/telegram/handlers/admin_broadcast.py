@@ -18,6 +18,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from aistudio.admin.broadcast_segments import SEGMENTS
 from aistudio.admin.broadcasts import Broadcast, BroadcastStore, Draft, Status
 from aistudio.telegram.admin_filter import IsAdmin
+from aistudio.telegram.admin_views.common import back_row
 from aistudio.telegram.broadcast_delivery import progress_keyboard, progress_text, send_draft
 from aistudio.telegram.callbacks import AdminCb
 from aistudio.telegram.screens import show_screen
@@ -67,12 +68,12 @@ async def render_menu(services: BotServices, lang: str) -> tuple[str, InlineKeyb
     recent = await BroadcastStore(services.engine).recent(RECENT)
     lines = [t("admin_bc.menu_title", lang), ""]
     lines += [_menu_line(services, lang, b) for b in recent] or [t("admin_bc.menu_empty", lang)]
-    lines += ["", t("admin_bc.menu_hint", lang)]
     rows = [[_button(t("admin_bc.new", lang), "new")]]
     for b in recent:
         if b.status in (Status.RUNNING, Status.PAUSED):
             status = t(f"admin_bc.status.{b.status.value}", lang)
             rows.append([_button(t("admin_bc.open", lang, id=b.id, status=status), "open", b.id)])
+    rows.append(back_row(t, lang))  # back to the admin panel's menu
     return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
 
 
