@@ -10,12 +10,12 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from aistudio.db.sql import as_utc, utcnow
+from aistudio.db.rawsql import RawDb, Sql, read_datetime
+from aistudio.db.sql import utcnow
 from aistudio.db.tables import invoices
 from aistudio.payments.packs import Pack
 
@@ -39,23 +39,6 @@ class Invoice:
     created_at: datetime
     expires_at: datetime
     payment_id: int | None = None
-
-    @classmethod
-    def from_row(cls, row: Any) -> Invoice:
-        return cls(
-            id=row.id,
-            payload=row.payload,
-            user_id=row.user_id,
-            provider=row.provider,
-            pack=row.pack,
-            currency=row.currency,
-            amount=row.amount,
-            credit_kopecks=row.credit_kopecks,
-            status=row.status,
-            created_at=as_utc(row.created_at) or row.created_at,
-            expires_at=as_utc(row.expires_at) or row.expires_at,
-            payment_id=row.payment_id,
-        )
 
     def expired(self, now: datetime) -> bool:
         return now >= self.expires_at
@@ -88,13 +71,24 @@ async def create_invoice(
     return Invoice(id=invoice_id, **values)  # type: ignore[arg-type]
 
 
+FIND = Sql(
+    "SELECT id, payload, user_id, provider, pack, currency, amount, credit_kopecks, status, created_at, "
+    "expires_at, payment_id FROM invoices WHERE payload = :payload"
+)
+
+
 async def find_invoice(engine: AsyncEngine, payload: str) -> Invoice | None:
-    """One read through the unique index on `payload`."""
+    """One read through the unique index on `payload`, on the raw driver: no BEGIN, so on SQLite it never
+    queues behind writers for the write lock (the pre-checkout must be answered fast)."""
     if not payload or len(payload) > 64:
         return None
-    async with engine.connect() as conn:
-        row = (await conn.execute(sa.select(invoices).where(invoices.c.payload == payload))).first()
-    return Invoice.from_row(row) if row is not None else None
+    async with RawDb(engine).reading() as tx:
+        row = await tx.fetchrow(FIND, payload=payload)
+    if row is None:
+        return None
+    created, expires = read_datetime(row[9]), read_datetime(row[10])
+    assert created is not None and expires is not None
+    return Invoice(*row[:9], created_at=created, expires_at=expires, payment_id=row[11])  # type: ignore[misc]
 
 
 async def set_status(engine: AsyncEngine, invoice_id: int, status: str, *, only_from: tuple[str, ...]) -> bool:
