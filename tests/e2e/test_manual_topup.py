@@ -11,7 +11,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from aistudio.db.repo.users import upsert_user
 from aistudio.db.tables import admin_audit, topup_requests
-from aistudio.telegram.callbacks import MenuCb
+from aistudio.telegram.callbacks import AdminCb, MenuCb
 from tests.e2e.harness import Bot, running_bot
 from tests.e2e.journey_chat import (
     Message,
@@ -144,6 +144,42 @@ async def test_double_approve_credits_once_and_tells_who_decided(bot: Bot, tmp_p
     assert await bot.books_balanced()
 
 
+async def test_stale_approve_after_another_admin_corrected_the_amount_credits_nothing(bot: Bot, tmp_path: Path) -> None:
+    anna = await bot.user(5015, lang="en", name="Anna")
+    await open_transfer(bot, anna)
+    _, card = await send_receipt(bot, anna, receipt_file(tmp_path, "r.png", ENGLISH_RECEIPT))
+    stale_approve = find_button(card, "✅ Approve 2750.50 ₽")["callback_data"]
+    # Another admin's copy of the card, drawn before the correction (a slow client, a screen not refreshed).
+    old_copy = one_row(InlineKeyboardButton(text="✅ Approve 2750.50 ₽", callback_data=stale_approve))
+    leaked = await bot.parts.services.bot.send_message(ADMIN, "old copy", reply_markup=old_copy)
+
+    await tap(bot, ADMIN, card, "✏️ Edit amount", "how much to credit")
+    await say(bot, ADMIN, "1000", "credit 1000 ₽?")
+    refused = await bot.tg.press(ADMIN, leaked.message_id, callback_data=stale_approve, wait=5)
+    redrawn = await until_message(bot, ADMIN, leaked.message_id, "credit 1000 ₽?")
+    between = (await request_row(bot, 1)).status, await bot.available(anna)
+    await tap(bot, ADMIN, redrawn, "✅ Approve 1000 ₽", "Credited")
+
+    assert "changed to 1000 ₽ by @boss_admin" in str(refused) and "review it again" in str(refused)
+    assert button_texts(redrawn)[0] == "✅ Approve 1000 ₽"
+    assert between == ("pending", 0)
+    assert await bot.available(anna) == 100_000
+    async with bot.parts.engine.connect() as conn:
+        actions = (await conn.execute(sa.select(admin_audit.c.action).order_by(admin_audit.c.id))).scalars().all()
+    assert actions == ["topup.amount_edit", "topup.approve"]
+    assert await bot.books_balanced()
+
+
+async def until_message(bot: Bot, chat: int, message_id: int, text: str) -> Message:
+    """The bot's message `message_id` in `chat`, once it has been edited to contain `text`."""
+
+    async def edited() -> bool:
+        return any(m["message_id"] == message_id and text in body(m) for m in await bot.tg.bot_messages(chat))
+
+    await until(edited)
+    return next(m for m in await bot.tg.bot_messages(chat) if m["message_id"] == message_id)
+
+
 async def _status_is(bot: Bot, request_id: int, status: str) -> bool:
     return (await request_row(bot, request_id)).status == status
 
@@ -175,8 +211,16 @@ async def test_unrecognised_amount_is_edited_then_approved_and_non_admins_cannot
     leaked = await bot.parts.services.bot.send_message(mallory, "card", reply_markup=_keyboard_of(card))
     reject = find_button(card, "❌ Reject")["callback_data"]
     pressed = await bot.tg.press(mallory, leaked.message_id, callback_data=reject, wait=5)
-    assert "outdated" in str(pressed)
-    assert (await request_row(bot, 1)).status == "pending"
+    # ... or an Approve forged with an amount of their choosing.
+    forged = AdminCb(s="topups", a="ok", id="1", p=10_000_000).pack()
+    forged_copy = await bot.parts.services.bot.send_message(
+        mallory, "card", reply_markup=one_row(InlineKeyboardButton(text="✅ Approve", callback_data=forged))
+    )
+    approved = await bot.tg.press(mallory, forged_copy.message_id, callback_data=forged, wait=5)
+    assert "outdated" in str(pressed) and "outdated" in str(approved)
+    untouched = await request_row(bot, 1)
+    assert (untouched.status, untouched.amount_kopecks, untouched.decided_by) == ("pending", None, None)
+    assert await bot.available(mallory) == 0 and await bot.available(anna) == 0
 
     listing = await say(bot, ADMIN, "/topups", "Requests to check: 1")
     opened = await tap(bot, ADMIN, listing, "#1 · ? · Anna", "bank transfer top-up")

@@ -5,8 +5,13 @@ UPDATE (two admins pressing Approve at once: one wins, the other learns who deci
 `TopupService.credit` under the external id `request:<id>`, so even a retry credits once. A crash between
 the two leaves an approved request without a payment, which `settle` credits. Duplicates — the same image
 bytes, or the same transaction id read by OCR, as any earlier request of any user — are marked with
-`duplicate_of` for the admin to see. An optional auto-approve (MANUAL_AUTO_APPROVE_BELOW_RUB > 0) approves
-small, recognised, non-duplicate requests of users who already had a manual top-up approved.
+`duplicate_of` for the admin to see; submissions that could be duplicates of each other are serialised (an
+advisory lock keyed by the image hash and the transaction id on PostgreSQL, BEGIN IMMEDIATE on SQLite), so two
+copies sent at once never both come out unflagged. An optional auto-approve (MANUAL_AUTO_APPROVE_BELOW_RUB > 0)
+approves, in the same locked transaction, small non-duplicate requests of users who already had a manual top-up
+approved, and only when OCR read a transaction id no other request (unless rejected) carries: a re-encoded or
+cropped screenshot (new hash, no id read) always waits for an admin. Approve is a compare-and-set on the amount
+too: a button showing an amount another admin has since corrected changes nothing.
 Every decision is written to `admin_audit`. No Telegram here: the handlers render and deliver.
 """
 
@@ -65,6 +70,8 @@ class TopupRequest:
 class Decision:
     request: TopupRequest
     decided_now: bool  # False: someone decided it before (request.decided_by says who); nothing changed
+    # Still pending, but its amount is no longer the one on the button (another admin edited it): nothing changed.
+    stale_amount: bool = False
 
 
 class AlreadyDecided(Exception):
@@ -124,24 +131,17 @@ class ManualTopups:
             query = sa.select(sa.func.count()).select_from(topup_requests).where(topup_requests.c.status == "pending")
             return int((await conn.execute(query)).scalar_one())
 
-    async def has_approved_manual_topup(self, user_id: int) -> bool:
-        async with self.engine.connect() as conn:
-            found = await conn.execute(
-                sa.select(topup_requests.c.id)
-                .where(topup_requests.c.user_id == user_id, topup_requests.c.status == "approved")
-                .limit(1)
-            )
-            return found.first() is not None
-
     # --- a new request ---------------------------------------------------------------------------------
 
     async def submit(self, *, user_id: int, image: bytes, file_id: str, ocr: OcrResult) -> TopupRequest:
         """Record a pending request (flagging a duplicate); auto-approve it when the rules allow."""
         digest = image_sha256(image)
         fields = ocr.fields
+        amount, txn_id = fields.amount_kopecks, fields.txn_id
         now = utcnow()
         async with self.engine.begin() as conn:
-            duplicate_of = await self._earlier_duplicate(conn, digest, fields.txn_id)
+            await _serialise_duplicates(conn, digest, txn_id)
+            duplicate_of = await self._earlier_duplicate(conn, digest, txn_id)
             request_id = (
                 await conn.execute(
                     sa.insert(topup_requests)
@@ -150,8 +150,8 @@ class ManualTopups:
                         status="pending",
                         image_sha256=digest,
                         image_file_id=file_id,
-                        ocr_amount_kopecks=fields.amount_kopecks,
-                        ocr_txn_id=fields.txn_id,
+                        ocr_amount_kopecks=amount,
+                        ocr_txn_id=txn_id,
                         ocr_date=fields.date,
                         ocr_text=(ocr.text or ocr.error or "")[:OCR_TEXT_LIMIT],
                         duplicate_of=duplicate_of,
@@ -162,18 +162,44 @@ class ManualTopups:
                     .returning(topup_requests.c.id)
                 )
             ).scalar_one()
-        amount = fields.amount_kopecks
-        if (
-            self.auto_approve_below_kopecks > 0
-            and amount is not None
-            and amount < self.auto_approve_below_kopecks
-            and duplicate_of is None
-            and await self.has_approved_manual_topup(user_id)
-        ):
-            return (await self.approve(request_id, AUTO_APPROVER, amount)).request
+            auto = (
+                self.auto_approve_below_kopecks > 0
+                and amount is not None
+                and amount < self.auto_approve_below_kopecks
+                and txn_id is not None
+                and duplicate_of is None
+                and await self._auto_approve(conn, request_id, user_id, amount, txn_id, now)
+            )
+        if auto:
+            await self._credit(request_id)
         request = await self.get(request_id)
         assert request is not None
         return request
+
+    async def _auto_approve(
+        self, conn: AsyncConnection, request_id: int, user_id: int, amount: int, txn_id: str, now: datetime
+    ) -> bool:
+        """pending → approved by AUTO_APPROVER, guarded in the statement itself: the user is a repeat payer and no
+        other request (unless rejected) carries this transaction id."""
+        earlier = topup_requests.alias("earlier")
+        same_txn = sa.exists().where(
+            earlier.c.ocr_txn_id == txn_id, earlier.c.id != request_id, earlier.c.status != "rejected"
+        )
+        repeat_payer = sa.exists().where(
+            earlier.c.user_id == user_id, earlier.c.status == "approved", earlier.c.id != request_id
+        )
+        won = await conn.execute(
+            sa.update(topup_requests)
+            .where(topup_requests.c.id == request_id, topup_requests.c.status == "pending", ~same_txn, repeat_payer)
+            .values(status="approved", amount_kopecks=amount, decided_by=AUTO_APPROVER, decided_at=now)
+        )
+        if won.rowcount == 0:
+            return False
+        await _audit(
+            conn, AUTO_APPROVER, "topup.auto_approve", request_id,
+            {"status": "pending", "ocr_amount_kopecks": amount}, {"status": "approved", "amount_kopecks": amount},
+        )  # fmt: skip
+        return True
 
     async def _earlier_duplicate(self, conn: AsyncConnection, digest: str, txn_id: str | None) -> int | None:
         same_image = sa.select(sa.func.min(topup_requests.c.id)).where(topup_requests.c.image_sha256 == digest)
@@ -205,23 +231,29 @@ class ManualTopups:
             return await self._require(conn, request_id)
 
     async def approve(self, request_id: int, admin_id: int, amount_kopecks: int) -> Decision:
-        """pending → approved with `amount_kopecks`, then credit it once; a decided request stays as it is."""
+        """pending → approved with `amount_kopecks`, then credit it once; a decided request stays as it is.
+
+        `amount_kopecks` is the amount the admin saw on the button: it must still be the proposed one (the edited
+        amount, else the recognised one), so a stale copy never overrides another admin's correction.
+        """
         if not 0 < amount_kopecks <= MAX_AMOUNT_KOPECKS:
             raise ValueError("the amount must be positive")
         now = utcnow()
+        proposed = sa.func.coalesce(topup_requests.c.amount_kopecks, topup_requests.c.ocr_amount_kopecks)
         async with self.engine.begin() as conn:
             before = await self._require(conn, request_id)
             won = await conn.execute(
                 sa.update(topup_requests)
                 .where(topup_requests.c.id == request_id, topup_requests.c.status == "pending")
+                .where(proposed == amount_kopecks)
                 .values(status="approved", amount_kopecks=amount_kopecks, decided_by=admin_id, decided_at=now)
                 .values(updated_at=now)
             )
             if won.rowcount == 0:
-                return Decision(before, decided_now=False)
-            action = "topup.auto_approve" if admin_id == AUTO_APPROVER else "topup.approve"
+                now_is = await self._require(conn, request_id)
+                return Decision(now_is, decided_now=False, stale_amount=now_is.status == "pending")
             await _audit(
-                conn, admin_id, action, request_id,
+                conn, admin_id, "topup.approve", request_id,
                 {"status": "pending", "ocr_amount_kopecks": before.ocr_amount_kopecks},
                 {"status": "approved", "amount_kopecks": amount_kopecks},
             )  # fmt: skip
@@ -234,14 +266,14 @@ class ManualTopups:
         reason = (reason or "").strip()[:500] or None
         now = utcnow()
         async with self.engine.begin() as conn:
-            before = await self._require(conn, request_id)
+            await self._require(conn, request_id)  # UnknownRequest for a bad id
             won = await conn.execute(
                 sa.update(topup_requests)
                 .where(topup_requests.c.id == request_id, topup_requests.c.status == "pending")
                 .values(status="rejected", decided_by=admin_id, decided_at=now, reason=reason, updated_at=now)
             )
-            if won.rowcount == 0:
-                return Decision(before, decided_now=False)
+            if won.rowcount == 0:  # read after the update: it shows the decision that won
+                return Decision(await self._require(conn, request_id), decided_now=False)
             after = {"status": "rejected"}
             await _audit(conn, admin_id, "topup.reject", request_id, {"status": "pending"}, after, reason)
             request = await self._require(conn, request_id)
@@ -252,8 +284,19 @@ class ManualTopups:
         if not messages:
             return
         async with self.engine.begin() as conn:
-            current = await self._require(conn, request_id)
-            merged = [list(m) for m in current.admin_messages] + [list(m) for m in messages]
+            # The row lock (PostgreSQL; SQLite runs one writer at a time) keeps concurrent additions from
+            # overwriting each other's read-modify-write of the JSON list.
+            row = (
+                await conn.execute(
+                    sa.select(topup_requests.c.admin_messages)
+                    .where(topup_requests.c.id == request_id)
+                    .with_for_update()
+                )
+            ).first()
+            if row is None:
+                raise UnknownRequest(request_id)
+            merged = [list(m) for m in row.admin_messages or []]
+            merged += [list(m) for m in messages if list(m) not in merged]
             await conn.execute(
                 sa.update(topup_requests).where(topup_requests.c.id == request_id).values(admin_messages=merged)
             )
@@ -340,6 +383,21 @@ def _request(row: Any, duplicate_kind: str | None) -> TopupRequest:
         admin_messages=[(int(c), int(m)) for c, m in (row.admin_messages or [])],
         created_at=as_utc(row.created_at),
     )
+
+
+def _lock_key(kind: str, value: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"topup_request:{kind}:{value}".encode()).digest()[:8], "big", signed=True)
+
+
+async def _serialise_duplicates(conn: AsyncConnection, digest: str, txn_id: str | None) -> None:
+    """Make a submission wait for any concurrent one with the same image or transaction id (until it commits),
+    so the duplicate check after this sees it. PostgreSQL: transaction-scoped advisory locks, taken in a fixed
+    order (no deadlock between two submissions sharing both keys). SQLite: BEGIN IMMEDIATE already serialises."""
+    if conn.dialect.name != "postgresql":
+        return
+    keys = {_lock_key("image", digest)} | ({_lock_key("txn", txn_id)} if txn_id else set())
+    for key in sorted(keys):
+        await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 async def _audit(

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.types import Message
 
-from aistudio.db.tables import topup_requests, users
+from aistudio.db.tables import admin_audit, topup_requests, users
 from aistudio.i18n import DEFAULT_LANGUAGE
 from aistudio.payments.manual import AUTO_APPROVER, ManualTopups, TopupRequest
 from aistudio.telegram import manual_topup_views as views
@@ -104,6 +104,35 @@ async def send_review(services: BotServices, request: TopupRequest, chat_id: int
     except TelegramAPIError as exc:
         log.warning("could not show top-up request %s to admin %s: %s", request.id, chat_id, exc)
         return None
+
+
+async def amount_edited_by(services: BotServices, request_id: int) -> int | None:
+    """The admin who last corrected the request's amount (from the audit), if anyone did."""
+    async with services.engine.connect() as conn:
+        found = await conn.execute(
+            sa.select(admin_audit.c.admin_id)
+            .where(admin_audit.c.target == f"topup_request:{request_id}", admin_audit.c.action == "topup.amount_edit")
+            .order_by(admin_audit.c.id.desc())
+            .limit(1)
+        )
+        return found.scalar()
+
+
+async def refresh_copy(services: BotServices, request: TopupRequest, message: Message, lang: str) -> None:
+    """Bring one stale copy (a review card, or an amount confirmation) up to the request as it is now."""
+    t = services.t
+    proposed = request.proposed_kopecks
+    try:
+        if message.photo or message.document:
+            caption = await review_caption(services, request, lang)
+            await message.edit_caption(caption=caption, reply_markup=views.review_keyboard(t, lang, request))
+        elif request.status == "pending" and proposed is not None:
+            text = t("manual_topup.admin.confirm_amount", lang, id=request.id, rub=views.rub(proposed))
+            await message.edit_text(text, reply_markup=views.confirm_keyboard(t, lang, request.id, proposed))
+        else:
+            await message.edit_reply_markup(reply_markup=views.review_keyboard(t, lang, request))
+    except TelegramAPIError as exc:
+        log.info("could not refresh copy %s of request %s: %s", message.message_id, request.id, exc)
 
 
 async def publish(services: BotServices, manual: ManualTopups, request: TopupRequest) -> None:

@@ -181,7 +181,21 @@ async def on_approve(
         await query.answer(services.t("manual_topup.admin.bad_amount", lang), show_alert=True)
         return
     await state.clear()
-    await _after_decision(query, services, lang, await manual.approve(request.id, query.from_user.id, callback_data.p))
+    decision = await manual.approve(request.id, query.from_user.id, callback_data.p)
+    if decision.stale_amount:  # another admin corrected the amount since this copy was drawn: nothing credited
+        await _amount_changed(query, services, lang, decision.request)
+        return
+    await _after_decision(query, services, lang, decision)
+
+
+async def _amount_changed(query: CallbackQuery, services: BotServices, lang: str, request: TopupRequest) -> None:
+    editor = await review.amount_edited_by(services, request.id)
+    who = (await review.user_labels(services, {editor}))[editor] if editor is not None else "?"
+    rub = views.rub(request.proposed_kopecks or 0)
+    text = services.t("manual_topup.admin.amount_changed", lang, id=request.id, rub=rub, admin=who)
+    await query.answer(text, show_alert=True)
+    if isinstance(query.message, Message):
+        await review.refresh_copy(services, request, query.message, lang)
 
 
 async def on_reject_without_reason(
