@@ -225,7 +225,7 @@ def main() -> None:
         for mode, callbacks, duration in (("callback", True, [5, 20]), ("polling", False, 60)):
             if args.only and mode != args.only:
                 results[mode] = {"requests_per_generation": None, "delivery_p50_s": None, "delivery_p99_s": None,
-                                 "lost": 0, "money_conserved": True}  # fmt: skip
+                                 "lost": 0, "money_conserved": True, "cpu_ms_per_generation": None}  # fmt: skip
                 continue
             with tempfile.TemporaryDirectory() as tmp:
                 if args.sqlite:
@@ -235,7 +235,12 @@ def main() -> None:
                     url = scratch_pg(args.pg)
                     scratch.append(url)
                 print(f"{mode}: {n} generations, tasks of {duration} s ...", flush=True)
+                cpu_started = time.process_time()
                 results[mode] = asyncio.run(run_mode(url, kie_url, n=n, callbacks=callbacks, duration=duration))
+                # CPU of this process (launch, callbacks, delivery, ledger; not the emulator or the database)
+                # per generation: unlike latency, it hardly depends on what else the machine is doing.
+                cpu_ms = (time.process_time() - cpu_started) * 1000 / n
+                results[mode]["cpu_ms_per_generation"] = round(cpu_ms, 2)
                 print(f"{mode}: {results[mode]}", flush=True)
     finally:
         emulator.terminate()
@@ -250,6 +255,8 @@ def main() -> None:
         "delivery_p99_s_callback": results["callback"]["delivery_p99_s"],
         "delivery_p50_s_polling": results["polling"]["delivery_p50_s"],
         "delivery_p99_s_polling": results["polling"]["delivery_p99_s"],
+        "cpu_ms_per_generation_callback": results["callback"]["cpu_ms_per_generation"],
+        "cpu_ms_per_generation_polling": results["polling"]["cpu_ms_per_generation"],
         "peak_rss_mb": round(peak_rss_mb, 1),
         "lost": results["callback"]["lost"] + results["polling"]["lost"],
         "money_conserved": results["callback"]["money_conserved"] and results["polling"]["money_conserved"],

@@ -23,14 +23,23 @@ log = logging.getLogger(__name__)
 class GenerationWorker:
     """Claims due generations in batches and drives each in its own task (bounded)."""
 
-    def __init__(self, pipeline: Pipeline, *, batch: int = 200, concurrency: int = 500, idle_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        *,
+        batch: int = 200,
+        concurrency: int = 500,
+        confirm_concurrency: int = 64,
+        idle_s: float = 0.5,
+    ) -> None:
         self.p = pipeline
         self.driver = Driver(pipeline)
         self._batch = batch
         self._slots = asyncio.Semaphore(concurrency)
         # Finishing a generation whose result is ready never queues behind a burst of launches or polls:
-        # confirmations (callbacks) have slots of their own.
-        self._confirm_slots = asyncio.Semaphore(concurrency)
+        # confirmations (callbacks) have slots of their own. Few of them: under a burst of callbacks, a few
+        # dozen deliveries finishing in turn beat hundreds sharing the CPU and the pool and finishing late together.
+        self._confirm_slots = asyncio.Semaphore(confirm_concurrency)
         self._idle_s = idle_s
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
