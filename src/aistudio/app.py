@@ -205,6 +205,8 @@ async def build_app(
     jobs += monitoring_jobs(monitor, balance_every_s=settings.kie_balance_poll_seconds)
     # Approved manual transfers a crash left uncredited (aistudio.payments.manual).
     jobs.append(PeriodicJob("manual.settle", 60.0, ManualTopups(engine, topups).settle, first_delay_s=10.0))
+    # Fixed promo codes redeemed but not credited: a crash between the two (aistudio.growth.promo).
+    jobs.append(PeriodicJob("promo.settle", 60.0, PromoCodes(engine, ledger).settle_credits, first_delay_s=15.0))
     jobs.append(PeriodicJob("admin.model_overrides", 3.0, overrides.refresh, first_delay_s=3.0))
     # The dashboard's closed-day rollups, built here rather than by the first page view after a deploy.
     jobs.append(PeriodicJob("admin.stats_rollups", 600.0, lambda: warm_rollups(engine), first_delay_s=60.0))

@@ -4,13 +4,27 @@ on the referee's paid top-up with the referrer's notice, and what never binds.""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from aistudio.db.tables import users
+from aistudio.db.sql import utcnow
+from aistudio.db.tables import ledger_transfers, users
 from tests.e2e.harness import Bot, running_bot
 from tests.e2e.journey_chat import relax_throttling, say, tap, version, wait_screen
+
+
+async def registered_days_ago(bot: Bot, user: int, days: int = 30) -> None:
+    async with bot.parts.engine.begin() as conn:
+        since = utcnow() - timedelta(days=days)
+        await conn.execute(sa.update(users).where(users.c.id == user).values(created_at=since))
+
+
+async def referral_credits(bot: Bot) -> int:
+    async with bot.parts.engine.connect() as conn:
+        query = sa.select(sa.func.count()).where(ledger_transfers.c.idempotency_key.like("referral:%"))
+        return int((await conn.execute(query)).scalar_one())
 
 
 async def referred_by(bot: Bot, user: int) -> int | None:
@@ -26,6 +40,7 @@ async def test_invited_friend_is_bound_once_and_the_referrer_earns_from_top_ups(
         alice = await bot.user(801, lang="ru", name="Alice")
         bob = await bot.user(802, lang="en", name="Bob")
         old_timer = await bot.user(803, lang="ru", balance_rub=1)  # registered before the link existed
+        await registered_days_ago(bot, old_timer)
         menu = await say(bot, alice, "/start", "Привет")
         screen = await tap(bot, alice, menu, "🤝 Пригласить друзей", "Ваша ссылка")
         link = re.search(r"https://t\.me/(\w+)\?start=(ref_[a-z0-9]+)", screen["text"])
@@ -48,6 +63,7 @@ async def test_invited_friend_is_bound_once_and_the_referrer_earns_from_top_ups(
         assert [await referred_by(bot, u) for u in (alice, bob, old_timer)] == [None, alice, None]
         assert "50 ₽" in notice["text"]
         assert await bot.available(alice) == 5_000 and await bot.available(bob) == 50_000
+        assert await referral_credits(bot) == 1
         assert "Приглашено: 1" in stats["text"] and "Заработано: 50 ₽" in stats["text"]
         notices = [m for m in await bot.tg.bot_messages(alice) if "начислено" in (m.get("text") or "")]
         assert len(notices) == 1

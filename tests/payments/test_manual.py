@@ -7,7 +7,6 @@ transaction is serialised by BEGIN IMMEDIATE. The `engine` fixture runs each tes
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import timedelta
 
 import pytest
@@ -20,6 +19,7 @@ from aistudio.db.tables import admin_audit, ledger_transfers, payments, topup_re
 from aistudio.payments.manual import AUTO_APPROVER, AlreadyDecided, ManualTopups, parse_rub_amount
 from aistudio.payments.ocr import OcrResult, ReceiptFields
 from aistudio.payments.topups import TopupService, topup_key
+from tests.races import open_connections
 from tests.support import make_user
 
 ADMIN, OTHER_ADMIN = 9001, 9002
@@ -51,16 +51,6 @@ async def manual_credits(engine: AsyncEngine) -> int:
     async with engine.connect() as conn:
         query = sa.select(sa.func.count()).where(ledger_transfers.c.idempotency_key.like("topup:manual:%"))
         return int((await conn.execute(query)).scalar_one())
-
-
-async def open_connections(engine: AsyncEngine, count: int) -> None:
-    """Fill the pool first, so racing calls start at once instead of queueing behind new connections (PostgreSQL:
-    on SQLite each connection would hold BEGIN IMMEDIATE's write lock, and nothing races there anyway)."""
-    if engine.dialect.name != "postgresql":
-        return
-    async with contextlib.AsyncExitStack() as stack:
-        for _ in range(count):
-            await (await stack.enter_async_context(engine.connect())).execute(sa.text("SELECT 1"))
 
 
 async def repeat_payer(manual: ManualTopups, user_id: int) -> None:

@@ -6,9 +6,10 @@ redemption in the same transaction, so concurrent redemptions never exceed the l
 attempt changes nothing. Money moves afterwards through the ledger under keys that make every retry a
 no-op: `promo:<CODE>:<user>` for a fixed code, `promo-bonus:<payment_id>` for a percentage bonus.
 
-A crash between the redemption and its credit is repaired by the user's next attempt at the same code (the
-credit is re-run under its key); a percentage bonus interrupted mid-way is finished when `TopupService`
-re-runs the hook for that payment.
+A fixed code's redemption is recorded as `pending_credit` and becomes `credited` only after the ledger credit,
+so a crash between the two leaves a row that `settle_credits` (a periodic job) or the user's next attempt at the
+same code finishes, both under the same ledger key; a percentage bonus interrupted mid-way is finished when
+`TopupService` re-runs the hook for that payment.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -33,6 +34,7 @@ from aistudio.payments.topups import TopupCredited
 log = logging.getLogger(__name__)
 
 CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{2,31}$")  # also valid inside a `/start promo_<CODE>` deep link
+PENDING_CREDIT = "pending_credit"  # a fixed code redeemed, its credit not yet made
 
 
 class PromoKind(StrEnum):
@@ -235,7 +237,7 @@ class PromoCodes:
                     insert_ignore(conn, promo_redemptions, ["code", "user_id"]).values(
                         code=code,
                         user_id=user_id,
-                        status="credited" if promo.kind == PromoKind.FIXED else "pending",
+                        status=PENDING_CREDIT if promo.kind == PromoKind.FIXED else "pending",
                         amount_kopecks=amount,
                         created_at=now,
                     )
@@ -271,10 +273,35 @@ class PromoCodes:
         return RedeemOutcome(promo.code, Refusal.ALREADY_USED)
 
     async def _credit_fixed(self, code: str, user_id: int, amount: int) -> bool:
+        """Credit a fixed code's amount once (its key), then mark the redemption credited; True if credited now."""
         result = await self.ledger.credit(
             promo_key(code, user_id), user_id, amount, Operator.PROMO, reason=f"promo {code}", meta={"code": code}
         )
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.update(promo_redemptions)
+                .where(promo_redemptions.c.code == code, promo_redemptions.c.user_id == user_id)
+                .where(promo_redemptions.c.status == PENDING_CREDIT)
+                .values(status="credited", applied_at=utcnow())
+            )
         return not result.duplicate
+
+    async def settle_credits(self, *, older_than: timedelta = timedelta(minutes=1), limit: int = 100) -> int:
+        """Credit fixed redemptions a crash left uncredited (the periodic job); returns how many were found."""
+        cutoff = utcnow() - older_than
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(promo_redemptions.c.code, promo_redemptions.c.user_id, promo_redemptions.c.amount_kopecks)
+                    .where(promo_redemptions.c.status == PENDING_CREDIT, promo_redemptions.c.created_at < cutoff)
+                    .order_by(promo_redemptions.c.id)
+                    .limit(limit)
+                )
+            ).all()
+        for row in rows:
+            if await self._credit_fixed(row.code, row.user_id, row.amount_kopecks):
+                log.warning("promo %s: credited user %s's interrupted redemption", row.code, row.user_id)
+        return len(rows)
 
     async def pending_percent(self, user_id: int) -> list[tuple[str, int]]:
         """The user's percentage codes still waiting for a top-up, oldest first: (code, percent)."""

@@ -1,7 +1,9 @@
 """Referrals: each user's code, binding a newcomer to the user who invited them, and the referrer's reward.
 
-A user arriving through `t.me/<bot>?start=ref_<code>` is bound to the code's owner once: only by the /start
-that created them, never to themselves, never re-bound (the update is guarded by `referred_by IS NULL`).
+A user arriving through `t.me/<bot>?start=ref_<code>` is bound to the code's owner once: only while a newcomer
+(registered within `NEWCOMER_WINDOW` and without any top-up yet), never to themselves, never re-bound; all of it
+is one guarded UPDATE. It does not depend on the /start being the one that created the user: a crash after the
+user row committed leaves the redelivered /start to bind them.
 The referrer then earns `REFERRAL_PERCENT` of each of the referee's paid top-ups; top-up hooks fire only
 for paid top-ups, so bonuses, promo credits and rewards never earn anything. A reward is recorded in
 `referral_rewards` (one row per payment) and credited under `referral:<payment_id>`; re-running the hook
@@ -14,6 +16,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 
 import sqlalchemy as sa
@@ -23,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from aistudio.billing.accounts import Operator
 from aistudio.billing.ledger import Ledger
 from aistudio.db.sql import insert_ignore, utcnow
-from aistudio.db.tables import referral_rewards, users
+from aistudio.db.tables import payments, referral_rewards, users
 from aistudio.payments.topups import TopupCredited
 
 log = logging.getLogger(__name__)
@@ -31,6 +34,9 @@ log = logging.getLogger(__name__)
 REF_PREFIX = "ref_"
 CODE_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no look-alikes (l/1, o/0): codes get read aloud
 CODE_LENGTH = 10  # ~50 bits: not guessable, still short in a link
+# How long after registering a /start still counts as the first one (a redelivery after a crash, a retry):
+# it may still bind a referrer and pay the welcome bonus. Long-standing users never get either by a /start.
+NEWCOMER_WINDOW = timedelta(hours=1)
 
 # (referrer id, kopecks earned) → tell the referrer; a failure is logged, never fails the reward.
 RewardNotifier = Callable[[int, int], Awaitable[None]]
@@ -48,6 +54,10 @@ def referral_key(payment_id: int) -> str:
 
 def new_referral_code() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def is_newcomer(created_at: datetime, now: datetime | None = None) -> bool:
+    return (now or utcnow()) - created_at < NEWCOMER_WINDOW
 
 
 def reward_for(amount_kopecks: int, percent: Decimal) -> int:
@@ -89,17 +99,19 @@ class Referrals:
             owner = (await conn.execute(sa.select(users.c.id).where(users.c.referral_code == code))).scalar()
         return int(owner) if owner is not None else None
 
-    async def bind(self, user_id: int, code: str, *, user_is_new: bool) -> int | None:
+    async def bind(self, user_id: int, code: str, *, now: datetime | None = None) -> int | None:
         """Bind a newcomer to the code's owner; returns the referrer's id, or None when nothing was bound."""
-        if not user_is_new or not code:
+        if not code:
             return None
         referrer = await self.owner_of(code)
         if referrer is None or referrer == user_id:
             return None
+        topped_up = sa.exists().where(payments.c.user_id == user_id)
         async with self.engine.begin() as conn:
             bound = await conn.execute(
                 sa.update(users)
                 .where(users.c.id == user_id, users.c.referred_by.is_(None), users.c.id != referrer)
+                .where(users.c.created_at > (now or utcnow()) - NEWCOMER_WINDOW, ~topped_up)
                 .values(referred_by=referrer)
             )
         if bound.rowcount:

@@ -84,8 +84,8 @@ async def on_promo_button(query: CallbackQuery, services: BotServices, lang: str
 
 
 async def on_code_typed(message: Message, services: BotServices, user: UserRow, lang: str, state: FSMContext) -> None:
-    await state.clear()
     await redeem_and_answer(message, services, user, lang, message.text or "")
+    await state.clear()  # only once redeemed: an update redelivered after a crash is still taken as the code
 
 
 # --- admins ---------------------------------------------------------------------------------------------

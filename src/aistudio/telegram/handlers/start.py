@@ -10,7 +10,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from aistudio.billing.accounts import Operator
 from aistudio.db.repo.users import UserRow, set_language
 from aistudio.growth.legacy_bonus import start_bonus_key
-from aistudio.growth.referrals import REF_PREFIX, record_start_payload
+from aistudio.growth.referrals import REF_PREFIX, is_newcomer, record_start_payload
 from aistudio.i18n import LANGUAGES
 from aistudio.telegram.callbacks import LangCb, MenuCb
 from aistudio.telegram.handlers import promo, referrals
@@ -26,6 +26,7 @@ async def grant_start_bonus(services: BotServices, user: UserRow) -> int:
     amount = services.start_bonus_kopecks
     if amount <= 0:
         return 0
+    await services.ledger.accounts.open_wallet(user.id)  # a crash may have come before the wallet was opened
     result = await services.ledger.credit(start_bonus_key(user.id), user.id, amount, Operator.BONUS, reason="welcome")
     return 0 if result.duplicate else amount
 
@@ -42,11 +43,14 @@ async def on_start(
     await state.clear()  # /start leaves any wizard or search: later text is not taken as its input
     t = services.t
     payload = (command.args or "").strip()
-    if user_created and payload:
+    # Not only the /start that created the user: one redelivered after a crash (the user row committed, the
+    # rest not) must still do it all. Each step is idempotent on its own key, so a second /start adds nothing.
+    newcomer = user_created or is_newcomer(user.created_at)
+    if newcomer and payload:
         await record_start_payload(services.engine, user.id, payload)
-    if payload.startswith(REF_PREFIX):  # t.me/<bot>?start=ref_<code>: binds only a user this /start created
-        await referrals.referrals(services).bind(user.id, payload[len(REF_PREFIX) :], user_is_new=user_created)
-    bonus = await grant_start_bonus(services, user) if user_created else 0
+    if newcomer and payload.startswith(REF_PREFIX):  # t.me/<bot>?start=ref_<code>
+        await referrals.referrals(services).bind(user.id, payload[len(REF_PREFIX) :])
+    bonus = await grant_start_bonus(services, user) if newcomer else 0
     name = message.from_user.first_name if message.from_user else ""
     text = t("start.welcome", lang, name=name)
     if bonus:
