@@ -10,9 +10,8 @@ advisory lock keyed by the image hash and the transaction id on PostgreSQL, BEGI
 copies sent at once never both come out unflagged. An optional auto-approve (MANUAL_AUTO_APPROVE_BELOW_RUB > 0)
 approves, in the same locked transaction, small non-duplicate requests of users who already had a manual top-up
 approved, and only when OCR read a transaction id no other request (unless rejected) carries: a re-encoded or
-cropped screenshot (new hash, no id read) always waits for an admin. Approve is a compare-and-set on the amount
-too: a button showing an amount another admin has since corrected changes nothing.
-Every decision is written to `admin_audit`. No Telegram here: the handlers render and deliver.
+cropped screenshot (new hash, no id read) always waits for an admin. Approve compares-and-sets the amount too:
+a stale button never overrides another admin's correction. Every decision is written to `admin_audit`.
 """
 
 from __future__ import annotations
@@ -142,26 +141,15 @@ class ManualTopups:
         async with self.engine.begin() as conn:
             await _serialise_duplicates(conn, digest, txn_id)
             duplicate_of = await self._earlier_duplicate(conn, digest, txn_id)
-            request_id = (
-                await conn.execute(
-                    sa.insert(topup_requests)
-                    .values(
-                        user_id=user_id,
-                        status="pending",
-                        image_sha256=digest,
-                        image_file_id=file_id,
-                        ocr_amount_kopecks=amount,
-                        ocr_txn_id=txn_id,
-                        ocr_date=fields.date,
-                        ocr_text=(ocr.text or ocr.error or "")[:OCR_TEXT_LIMIT],
-                        duplicate_of=duplicate_of,
-                        admin_messages=[],
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    .returning(topup_requests.c.id)
-                )
-            ).scalar_one()
+            inserted = await conn.execute(
+                sa.insert(topup_requests).values(
+                    user_id=user_id, status="pending", image_sha256=digest, image_file_id=file_id,
+                    ocr_amount_kopecks=amount, ocr_txn_id=txn_id, ocr_date=fields.date,
+                    ocr_text=(ocr.text or ocr.error or "")[:OCR_TEXT_LIMIT], duplicate_of=duplicate_of,
+                    admin_messages=[], created_at=now, updated_at=now,
+                ).returning(topup_requests.c.id)
+            )  # fmt: skip
+            request_id = inserted.scalar_one()
             auto = (
                 self.auto_approve_below_kopecks > 0
                 and amount is not None
@@ -365,24 +353,13 @@ class ManualTopups:
 
 def _request(row: Any, duplicate_kind: str | None) -> TopupRequest:
     return TopupRequest(
-        id=row.id,
-        user_id=row.user_id,
-        status=row.status,
-        image_sha256=row.image_sha256,
-        image_file_id=row.image_file_id,
-        ocr_amount_kopecks=row.ocr_amount_kopecks,
-        ocr_txn_id=row.ocr_txn_id,
-        ocr_date=row.ocr_date,
-        duplicate_of=row.duplicate_of,
-        duplicate_kind=duplicate_kind,
-        amount_kopecks=row.amount_kopecks,
-        decided_by=row.decided_by,
-        decided_at=as_utc(row.decided_at),
-        reason=row.reason,
-        payment_id=row.payment_id,
-        admin_messages=[(int(c), int(m)) for c, m in (row.admin_messages or [])],
-        created_at=as_utc(row.created_at),
-    )
+        id=row.id, user_id=row.user_id, status=row.status, image_sha256=row.image_sha256,
+        image_file_id=row.image_file_id, ocr_amount_kopecks=row.ocr_amount_kopecks, ocr_txn_id=row.ocr_txn_id,
+        ocr_date=row.ocr_date, duplicate_of=row.duplicate_of, duplicate_kind=duplicate_kind,
+        amount_kopecks=row.amount_kopecks, decided_by=row.decided_by, decided_at=as_utc(row.decided_at),
+        reason=row.reason, payment_id=row.payment_id,
+        admin_messages=[(int(c), int(m)) for c, m in (row.admin_messages or [])], created_at=as_utc(row.created_at),
+    )  # fmt: skip
 
 
 def _lock_key(kind: str, value: str) -> int:
