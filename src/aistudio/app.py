@@ -43,6 +43,7 @@ from aistudio.ops.state import RunState
 from aistudio.ops.updates import ProcessedUpdates
 from aistudio.ops.version import build_info
 from aistudio.payments.manual import ManualTopups
+from aistudio.payments.spool import PaymentSpool
 from aistudio.payments.topups import TopupService
 from aistudio.pricing.free_tier import FreeLimits, FreeTier, derive_free_models
 from aistudio.pricing.fx import FxService
@@ -53,6 +54,7 @@ from aistudio.telegram.commands import set_bot_commands
 from aistudio.telegram.delivery_notices import AppDelivery
 from aistudio.telegram.dispatcher import create_dispatcher
 from aistudio.telegram.handlers.referrals import reward_notifier
+from aistudio.telegram.payment_spool import install_payment_spool, spool_job
 from aistudio.telegram.services import BotServices
 from aistudio.web.admin import add_admin_routes
 from aistudio.web.health import Readiness, add_health_routes
@@ -211,6 +213,10 @@ async def build_app(
     # The dashboard's closed-day rollups, built here rather than by the first page view after a deploy.
     jobs.append(PeriodicJob("admin.stats_rollups", 600.0, lambda: warm_rollups(engine), first_delay_s=60.0))
     dispatcher = create_dispatcher(services)
+    # Payment updates are spooled to disk before anything else touches them, and replayed until recorded.
+    spool = PaymentSpool((results_dir.parent if results_dir is not None else Path("var")) / "spool" / "payments")
+    install_payment_spool(dispatcher, services, spool)
+    jobs.append(spool_job(services, spool))
     dispatcher[METRICS_KEY] = metrics
 
     state = RunState()

@@ -5,17 +5,23 @@ from __future__ import annotations
 import logging
 
 from aiogram import Router
+from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.types import ErrorEvent
 
 from aistudio.db.rawsql import StorageUnavailable
 from aistudio.i18n import pick_language
 from aistudio.telegram.keyboards import back_to_menu
+from aistudio.telegram.payment_spool import PaymentTicket
 from aistudio.telegram.services import BotServices
 
 log = logging.getLogger(__name__)
 
 
-async def on_error(event: ErrorEvent, services: BotServices, request_id: str | None = None) -> bool:
+async def on_error(
+    event: ErrorEvent, services: BotServices, request_id: str | None = None, payment_ticket: PaymentTicket | None = None
+) -> bool:
+    if payment_ticket is not None and not payment_ticket.recorded:
+        raise SkipHandler  # a payment not recorded: the spool middleware answers, and Telegram must redeliver
     rq = request_id or "RQ-????????"
     log.error("update %s failed [%s]: %r", event.update.update_id, rq, event.exception, exc_info=event.exception)
     update = event.update

@@ -180,15 +180,42 @@ def support_text(custom: str | None, t: Translator, lang: str, key: str, support
 
 
 def refund_outcome_text(t: Translator, lang: str, charge_id: str, outcome: RefundOutcome) -> str:
-    """What an admin reads after a refund attempt (the /refund command, the admin panel)."""
-    params = {
+    """What an admin reads before (a preview) and after a refund attempt (the /refund command, the admin panel)."""
+    params: dict[str, object] = {
         "charge": html.escape(charge_id),
         "user": outcome.user_id,
         "rub": format_rub(outcome.amount_kopecks),
+        "bonus": format_rub(outcome.bonus_kopecks),
+        "total": format_rub(outcome.total_kopecks),
         "stars": outcome.stars,
         "available": format_rub(outcome.available_kopecks or 0),
         "detail": html.escape(outcome.detail),
+        "referrer": outcome.referrer_id,
+        "referral": format_rub(outcome.referral_kopecks),
+        "clawed": format_rub(outcome.referral_clawed_kopecks),
     }
-    if outcome.status == "refunded" and outcome.detail == "CHARGE_ALREADY_REFUNDED":
-        return t("payments.admin.refunded_already", lang, **params)
+    if outcome.status == "preview":
+        if not outcome.credited:
+            return t("payments.admin.preview_uncredited", lang, **params)
+        referral = t("payments.admin.preview_referral", lang, **params) if outcome.referral_kopecks else ""
+        return t("payments.admin.preview", lang, **{**params, "referral": referral})
+    if outcome.status == "refunded":
+        if not outcome.credited:
+            return t("payments.admin.refunded_uncredited", lang, **params)
+        key = "refunded_already" if outcome.detail == "CHARGE_ALREADY_REFUNDED" else "refunded"
+        return t(f"payments.admin.{key}", lang, **{**params, **_refund_footnotes(t, lang, outcome, params)})
     return t(f"payments.admin.{outcome.status}", lang, **params)
+
+
+def _refund_footnotes(t: Translator, lang: str, outcome: RefundOutcome, params: dict[str, object]) -> dict[str, str]:
+    """The referrer's part and anything that could not be taken back (for the admin to sort out)."""
+    referral = ""
+    if outcome.referral_kopecks:
+        short = outcome.referral_unrecovered_kopecks
+        key = "referral_short" if short else "referral_taken"
+        referral = t(f"payments.admin.{key}", lang, **{**params, "lost": format_rub(short)})
+    unrecovered = ""
+    if outcome.unrecovered_kopecks:
+        lost = format_rub(outcome.unrecovered_kopecks)
+        unrecovered = t("payments.admin.unrecovered", lang, **{**params, "lost": lost})
+    return {"referral": referral, "unrecovered": unrecovered}

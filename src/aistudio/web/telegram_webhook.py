@@ -8,6 +8,8 @@
 - Then the dispatcher handles it (`feed_update`, not aiogram's webhook handler, which answers first), and
   only then is 200 answered: an update Telegram saw acknowledged was handled.
 - Once shutdown starts: 503 for new updates, while the ones in flight finish (`drain`).
+- A payment that could not be recorded (`PaymentNotRecorded`): 503 and the update is left unmarked, so
+  Telegram delivers it again (it is spooled on disk meanwhile, see `aistudio.telegram.payment_spool`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pydantic import ValidationError
 
 from aistudio.ops.metrics import Metrics
 from aistudio.ops.updates import ProcessedUpdates, Verdict
+from aistudio.payments.spool import PaymentNotRecorded
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +45,7 @@ class WebhookIntake:
         self._secret = secret.encode()
         self.metrics = metrics
         self.accepting = True
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[bool]] = set()
 
     @property
     def inflight(self) -> int:
@@ -77,18 +80,24 @@ class WebhookIntake:
         if self.metrics is not None:
             self.metrics.webhook_inflight.set(len(self._tasks))
         try:
-            await asyncio.shield(task)
+            recorded = await asyncio.shield(task)
         finally:
             if self.metrics is not None:
                 self.metrics.webhook_inflight.set(len(self._tasks))
+        if not recorded:
+            return _retry_later("payment not recorded")
         return web.json_response({"ok": True})
 
-    async def _handle(self, update: Update) -> None:
+    async def _handle(self, update: Update) -> bool:
+        """Handle and mark the update; False when a payment in it could not be recorded (left unmarked)."""
         ok = True
         try:
             result: Any = await self.dispatcher.feed_update(self.bot, update)
             if isinstance(result, TelegramMethod):
                 await self.dispatcher.silent_call_request(self.bot, result)
+        except PaymentNotRecorded:
+            log.warning("update %s: payment not recorded; Telegram will deliver it again", update.update_id)
+            return False
         except Exception:
             ok = False
             log.exception("update %s failed outside the error handler", update.update_id)
@@ -96,6 +105,7 @@ class WebhookIntake:
             await self.updates.finish(update.update_id, ok=ok)
         except Exception as exc:  # stays "received": a redelivery after the stale period handles it again
             log.warning("update %s handled but not marked (%r)", update.update_id, exc)
+        return True
 
     async def drain(self, limit_s: float) -> bool:
         """Stop taking updates and wait up to `limit_s` for those in flight; True if all finished."""

@@ -15,8 +15,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, PreCheckoutQuery
 
-from aistudio.billing.queries import wallet_balance
-from aistudio.db.repo.users import UserRow, get_user
+from aistudio.db.repo.users import UserRow
 from aistudio.i18n import DEFAULT_LANGUAGE
 from aistudio.payments import checkout
 from aistudio.payments.invoices import create_invoice
@@ -33,18 +32,26 @@ from aistudio.payments.packs import (
     stars_pack,
     yookassa_enabled,
 )
-from aistudio.payments.refunds import apply_refunded_payment, refund_star_payment
-from aistudio.pricing.price import format_rub
+from aistudio.payments.refunds import apply_refunded_payment, preview_refund, refund_star_payment
+from aistudio.payments.spool import PaymentNotRecorded
 from aistudio.telegram import payment_views as views
 from aistudio.telegram.admin_filter import IsAdmin
 from aistudio.telegram.handlers.balance import render_topup
 from aistudio.telegram.keyboards import back_to_menu
+from aistudio.telegram.payment_spool import (
+    PaymentTicket,
+    alert_admins,
+    alert_params,
+    announce_payment,
+    announce_refund,
+)
 from aistudio.telegram.payment_views import PayCb, PayStates
 from aistudio.telegram.screens import show_screen
 from aistudio.telegram.services import BotServices
 
 log = logging.getLogger(__name__)
-CREDIT_ATTEMPTS = 3  # a successful payment is retried this many times before support is asked to step in
+CREDIT_ATTEMPTS = 3  # a successful payment is retried this many times before it is left to the spool
+RETRY_DELAY_S = 0.5
 
 
 # --- choosing what to pay -----------------------------------------------------------------------------
@@ -172,7 +179,9 @@ async def on_pre_checkout(
         await query.answer(ok=False, error_message=services.t(f"payments.reject.{reason}", lang))
 
 
-async def on_successful_payment(message: Message, services: BotServices, lang: str, request_id: str) -> None:
+async def on_successful_payment(
+    message: Message, services: BotServices, lang: str, request_id: str, payment_ticket: PaymentTicket | None = None
+) -> None:
     paid = message.successful_payment
     assert paid is not None and message.from_user is not None
     facts = checkout.PaymentFacts(
@@ -183,27 +192,17 @@ async def on_successful_payment(message: Message, services: BotServices, lang: s
         charge_id=paid.telegram_payment_charge_id,
         provider_charge_id=paid.provider_payment_charge_id or "",
     )
-    t, support = services.t, html.escape(services.settings.support_contact)
     result = await _accept_with_retries(services, facts, request_id)
     if result is None:
-        await alert_admins(services, "payments.alert.failed", **_alert_params(facts, request_id))
+        if payment_ticket is not None:  # spooled: the spool middleware tells the user and the admins
+            raise PaymentNotRecorded(facts.charge_id)
+        t, support = services.t, html.escape(services.settings.support_contact)
+        await alert_admins(services, "payments.alert.failed", **alert_params(facts, request_id))
         await message.answer(t("payments.paid.failed", lang, request_id=request_id, support=support))
         return
-    if result.kind == "rejected":
-        log.error("payment %s rejected (%s) [%s]", facts.charge_id, result.reason, request_id)
-        if result.first_time:
-            await alert_admins(
-                services, "payments.alert.rejected", reason=result.reason, **_alert_params(facts, request_id)
-            )
-        await message.answer(
-            t("payments.paid.rejected", lang, request_id=request_id, support=support),
-            reply_markup=back_to_menu(t, lang),
-        )
-        return
-    balance = await wallet_balance(services.engine, facts.user_id)
-    key = "payments.paid.credited" if result.kind == "credited" else "payments.paid.duplicate"
-    text = t(key, lang, rub=format_rub(result.amount_kopecks), balance=format_rub(balance.available))
-    await message.answer(text, reply_markup=views.paid_keyboard(t, lang))
+    if payment_ticket is not None:
+        await payment_ticket.mark_recorded()
+    await announce_payment(services, message.chat.id, lang, facts, result, request_id)
 
 
 async def _accept_with_retries(
@@ -216,7 +215,7 @@ async def _accept_with_retries(
         except Exception:
             log.exception("crediting payment %s failed (attempt %d) [%s]", facts.charge_id, attempt, request_id)
             if attempt < CREDIT_ATTEMPTS:
-                await asyncio.sleep(0.5 * attempt)
+                await asyncio.sleep(RETRY_DELAY_S * attempt)
     log.critical(
         "PAYMENT NOT RECORDED: user %s, %s %s, charge %s, payload %s [%s]",
         facts.user_id, facts.total_amount, facts.currency, facts.charge_id, facts.payload, request_id,
@@ -224,54 +223,20 @@ async def _accept_with_retries(
     return None
 
 
-def _alert_params(facts: checkout.PaymentFacts, request_id: str) -> dict[str, object]:
-    return {
-        "user": facts.user_id,
-        "amount": facts.total_amount,
-        "currency": html.escape(facts.currency),
-        "charge": html.escape(facts.charge_id),
-        "payload": html.escape(facts.payload),
-        "request_id": request_id,
-    }
-
-
-async def on_refunded_payment(message: Message, services: BotServices, lang: str) -> None:
+async def on_refunded_payment(
+    message: Message, services: BotServices, lang: str, payment_ticket: PaymentTicket | None = None
+) -> None:
     """Telegram refunded Stars (after our refund, or on its own): take the credit back once, never below zero."""
     refund = message.refunded_payment
     assert refund is not None and message.from_user is not None
     outcome = await apply_refunded_payment(
         services.engine, services.ledger, user_id=message.from_user.id, charge_id=refund.telegram_payment_charge_id
     )
-    t = services.t
-    params = {
-        "charge": html.escape(refund.telegram_payment_charge_id),
-        "user": message.from_user.id,
-        "stars": refund.total_amount,
-        "rub": format_rub(outcome.amount_kopecks),
-        "available": format_rub(outcome.available_kopecks or 0),
-    }
-    if outcome.status == "short":
-        await alert_admins(services, "payments.alert.refund_short", **params)
-    elif outcome.status == "unknown":
-        await alert_admins(services, "payments.alert.refund_unknown", **params)
-    if outcome.status in ("debited", "already"):
-        balance = await wallet_balance(services.engine, message.from_user.id)
-        text = t("payments.refunded.debited", lang, **params, balance=format_rub(balance.available))
-    else:
-        text = t("payments.refunded.plain", lang, stars=refund.total_amount)
-    await message.answer(text, reply_markup=back_to_menu(t, lang))
-
-
-async def alert_admins(services: BotServices, key: str, **params: object) -> None:
-    """Tell every admin, each in their language; an unreachable admin never breaks the payment flow."""
-    for admin_id in services.settings.admin_ids:
-        try:
-            async with services.engine.connect() as conn:
-                admin = await get_user(conn, admin_id)
-            lang = admin.language if admin is not None else DEFAULT_LANGUAGE
-            await services.bot.send_message(admin_id, services.t(key, lang, **params))
-        except Exception:
-            log.exception("could not alert admin %s (%s)", admin_id, key)
+    if payment_ticket is not None:
+        await payment_ticket.mark_recorded()
+    await announce_refund(
+        services, message.chat.id, lang, refund.telegram_payment_charge_id, refund.total_amount, outcome
+    )
 
 
 # --- commands -----------------------------------------------------------------------------------------
@@ -293,15 +258,23 @@ async def _support_text(message: Message, services: BotServices, lang: str, cust
 
 
 async def on_refund_command(message: Message, command: CommandObject, services: BotServices, lang: str) -> None:
-    """/refund <charge_id> <reason> — admins only (the router's filter); refunds a Stars top-up."""
+    """/refund <charge_id> <reason> — admins only (the router's filter); refunds a Stars payment.
+
+    Without a reason it shows what the refund would take back (the top-up, its promo bonus, the referrer's
+    reward) and changes nothing.
+    """
     t = services.t
     parts = (command.args or "").split(maxsplit=1)
-    if len(parts) < 2 or not parts[1].strip():
+    if not parts:
         await message.answer(t("payments.admin.refund_usage", lang))
         return
-    charge_id, reason = parts[0], parts[1].strip()
+    charge_id = parts[0]
+    if len(parts) < 2 or not parts[1].strip():
+        preview = await preview_refund(services.engine, charge_id)
+        await message.answer(views.refund_outcome_text(t, lang, charge_id, preview))
+        return
     admin_id = message.from_user.id if message.from_user else 0
-    outcome = await refund_star_payment(services, charge_id, admin_id=admin_id, reason=reason)
+    outcome = await refund_star_payment(services, charge_id, admin_id=admin_id, reason=parts[1].strip())
     await message.answer(views.refund_outcome_text(t, lang, charge_id, outcome))
 
 
