@@ -131,7 +131,9 @@ async def build_app(
     """Build every part. `callback_base_url` overrides the public URL Kie calls back (the sandbox's)."""
     shipped = load_catalog()
     free_ids = startup_checks(settings, shipped)
-    engine = create_engine(settings.database_url)
+    engine = create_engine(
+        settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+    )
     head = head_revision(settings.database_url)
     try:
         at_head = await current_revision(engine) == head
@@ -198,6 +200,10 @@ async def build_app(
         free_model_ids=free_ids, kie=kie, topups=topups, bot=bot, overrides=overrides,
     )  # fmt: skip
     jobs = [PeriodicJob("topups.settle", 30.0, topups.settle, first_delay_s=5.0)]
+    # Approved manual transfers a crash left uncredited (aistudio.payments.manual).
+    jobs.append(PeriodicJob("manual.settle", 60.0, ManualTopups(engine, topups).settle, first_delay_s=10.0))
+    # Fixed promo codes redeemed but not credited: a crash between the two (aistudio.growth.promo).
+    jobs.append(PeriodicJob("promo.settle", 60.0, PromoCodes(engine, ledger).settle_credits, first_delay_s=15.0))
     jobs.append(broadcast_job(settings, engine, bot, t))  # sends running broadcasts (one replica each)
     monitor = Monitor(
         engine, alerts, kie_balance=kie.credit_balance if settings.kie_api_key else None,
@@ -205,10 +211,6 @@ async def build_app(
         failure_min_count=settings.failure_alert_min_count, metrics=metrics,
     )  # fmt: skip
     jobs += monitoring_jobs(monitor, balance_every_s=settings.kie_balance_poll_seconds)
-    # Approved manual transfers a crash left uncredited (aistudio.payments.manual).
-    jobs.append(PeriodicJob("manual.settle", 60.0, ManualTopups(engine, topups).settle, first_delay_s=10.0))
-    # Fixed promo codes redeemed but not credited: a crash between the two (aistudio.growth.promo).
-    jobs.append(PeriodicJob("promo.settle", 60.0, PromoCodes(engine, ledger).settle_credits, first_delay_s=15.0))
     jobs.append(PeriodicJob("admin.model_overrides", 3.0, overrides.refresh, first_delay_s=3.0))
     # The dashboard's closed-day rollups, built here rather than by the first page view after a deploy.
     jobs.append(PeriodicJob("admin.stats_rollups", 600.0, lambda: warm_rollups(engine), first_delay_s=60.0))
