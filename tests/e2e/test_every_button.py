@@ -19,6 +19,9 @@ from tests.e2e.walk_support import deep_models, generate, keep_numbers_in, lift_
 SHARDS = 2
 
 
+# The walk tests what users see, which does not depend on the database; SQLite only keeps `make test` short
+# (each shard is ~1.5 min of CPU). The screens' queries run on PostgreSQL in the feature tests.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("shard", range(SHARDS))
 @pytest.mark.parametrize("lang", ["ru", "en"])
 async def test_every_reachable_button_is_answered_with_a_screen_and_no_error(
