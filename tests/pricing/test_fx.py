@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -102,3 +103,22 @@ async def test_server_error_is_not_retried_on_every_price(engine: AsyncEngine, c
     rates = [await fx.current() for _ in range(5)]
 
     assert {r.source for r in rates} == {"fallback"} and fake.hits == 1
+
+
+async def test_while_the_feed_fails_prices_do_not_read_the_database_each_time(
+    engine: AsyncEngine, cbr: tuple[FakeCbr, str]
+) -> None:
+    fake, url = cbr
+    fake.status = 503
+    fx = FxService(engine, source_url=url, fallback=Decimal("95"))
+    first = await fx.current()
+    reads = 0
+
+    @sa.event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def count(*_: object) -> None:
+        nonlocal reads
+        reads += 1
+
+    later = [await fx.current() for _ in range(5)]
+
+    assert later == [first] * 5 and reads == 0

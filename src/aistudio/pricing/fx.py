@@ -80,24 +80,32 @@ class FxService:
         self._today = today
         self._cached: FxRate | None = None
         self._failed_at: float | None = None
+        self._degraded: FxRate | None = None  # the stored or fallback rate in use while the feed is failing
 
     async def current(self) -> FxRate:
         today = self._today()
         if self._cached and self._cached.rate_date == today and self._cached.source == "cbr":
             return self._cached
         if self._failed_at is not None and time.monotonic() - self._failed_at < RETRY_AFTER_FAILURE_S:
-            return await self._last_good_or_fallback()  # don't ask a failing feed on every price shown
+            # Don't ask a failing feed, nor the database, on every price shown: the stored rate can't change
+            # in the meantime (only a successful fetch stores one).
+            if self._degraded is None:
+                self._degraded = await self._last_good_or_fallback()
+            return self._degraded
         try:
             value = await self._fetch()
         except (FxUnavailable, httpx.HTTPError) as exc:
             log.warning("fx: CBR rate unavailable (%s); using a stored or fallback rate", exc)
             self._failed_at = time.monotonic()
-            return await self._last_good_or_fallback()
+            self._degraded = await self._last_good_or_fallback()
+            return self._degraded
         if not MIN_RATE <= value <= MAX_RATE:
             log.error("fx: CBR rate %s outside [%s, %s] rejected", value, MIN_RATE, MAX_RATE)
             self._failed_at = time.monotonic()
-            return await self._last_good_or_fallback()
+            self._degraded = await self._last_good_or_fallback()
+            return self._degraded
         self._failed_at = None
+        self._degraded = None
         await self._store(today, value)
         self._cached = FxRate(value, "cbr", today)
         return self._cached
