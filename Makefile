@@ -24,7 +24,7 @@ demo: setup
 
 test: setup system-deps
 	$(BIN)/ruff check src tests bench
-	$(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal $(PYTEST_ARGS)
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -x $(PYTEST_ARGS)
