@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from aistudio.kie import (
@@ -216,6 +218,41 @@ async def test_unreachable_kie_on_create_is_unavailable_not_unknown() -> None:
 
     assert not isinstance(caught.value, KieSubmitUnknown)
     assert caught.value.retryable is True
+
+
+async def _hang_up_server(requests: list[bytes]) -> asyncio.Server:
+    """A server that reads a whole request, then closes the connection without answering."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            (int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")), 0
+        )
+        requests.append(head + await reader.readexactly(length))
+        writer.close()
+
+    return await asyncio.start_server(serve, "127.0.0.1", 0)
+
+
+async def test_server_hanging_up_after_a_create_is_submit_unknown_and_not_resent() -> None:
+    # The request reached the server: a task may exist, so it must be neither re-sent nor called refused.
+    requests: list[bytes] = []
+    server = await _hang_up_server(requests)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    async with server, KieClient("k", base_url=url, upload_base_url=url, backoff_base=0.01) as client:
+        with pytest.raises(KieSubmitUnknown) as caught:
+            await client.create_market_task("z-image", {"prompt": "x"})
+        assert caught.value.retryable is False
+        with pytest.raises(KieUnavailable) as query_error:  # a query that meets the same is retried
+            await client.market_record_info("task-1")
+
+    assert not isinstance(query_error.value, KieSubmitUnknown)
+    lines = [r.split(b" ", 2)[:2] for r in requests]
+    assert lines[0] == [b"POST", b"/api/v1/jobs/createTask"]
+    assert sum(1 for method, _ in lines if method == b"POST") == 1
+    # Four attempts; aiohttp itself may repeat an idempotent GET once on a dropped connection.
+    assert 4 <= len(lines) - 1 <= 8
+    assert all(line == [b"GET", b"/api/v1/jobs/recordInfo?taskId=task-1"] for line in lines[1:])
 
 
 def test_every_error_carries_code_and_message() -> None:
