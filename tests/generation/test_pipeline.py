@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aistudio.generation.states import State
-from tests.generation.harness import PAID_PRICE, Harness
+from tests.generation.harness import PAID_MODEL, PAID_PRICE, Harness
 
 
 async def test_paid_generation_with_callbacks_is_delivered_and_charged_once(with_callbacks: Harness) -> None:
@@ -66,6 +66,28 @@ async def test_launch_driver_and_scheduler_never_work_one_row_at_once(with_callb
     stats = await h.stats()
     assert stats["POST /api/v1/jobs/createTask"] == 20 and stats["GET /api/v1/jobs/recordInfo"] == 20
     assert sorted(g for g, _ in h.delivery.delivered) == sorted(g.id for g in gens)
+
+
+async def test_a_launch_s_driver_leaves_a_row_the_resumer_already_submitted(with_callbacks: Harness) -> None:
+    # The launch's own driver can start late (under a burst); by then the row is past `held` and waits on
+    # Kie. It must not spend a status check on it: that is the callback's (or the safety poll's) job.
+    h = with_callbacks
+    h.build()
+    user = await h.user(1, balance=1_000)
+    offer = await h.service.offer(PAID_MODEL, {"prompt": "x"})
+    from aistudio.generation.launch import launch
+
+    gen = await launch(h.service.pipeline, user_id=user, offer=offer)  # no driver started yet
+    h.start_worker()  # the resumer finds the row due and submits it
+    submitted = await h.wait_state(gen.id, State.SUBMITTED, State.COMPLETED)
+    h.service.worker.drive_soon(gen.id)  # the launch's late driver
+    await h.service.drain()
+
+    assert submitted.kie_task_id is not None
+    done = await h.wait_state(gen.id, State.COMPLETED)
+    stats = await h.stats()
+    assert stats["POST /api/v1/jobs/createTask"] == 1 and stats["GET /api/v1/jobs/recordInfo"] == 1
+    assert done.poll_count == 1 and len(h.delivery.delivered) == 1
 
 
 async def test_every_state_change_is_in_the_event_log(with_callbacks: Harness) -> None:

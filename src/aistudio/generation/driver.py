@@ -136,7 +136,8 @@ class Driver:
             if await self.p.limiter.position(gen.user_id) > 0:
                 await self.p.delivery.progress(gen, "queued")
             await self.p.limiter.acquire(gen.user_id)
-            task_id = await self.p.gateway.submit(model, gen.inputs, callback)
+            async with self.p.submit_gate:
+                task_id = await self.p.gateway.submit(model, gen.inputs, callback)
             self.p.checkpoint("after_create")
         except KieSubmitUnknown:
             log.warning("generation %s: createTask outcome unknown", gen.request_id)

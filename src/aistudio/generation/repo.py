@@ -134,6 +134,11 @@ LEASE = Sql(
     "UPDATE generations SET lease_owner = :owner, lease_until = :until WHERE id = :id "
     f"AND (lease_until IS NULL OR lease_until < :now) RETURNING {COLUMNS}"
 )
+# The launch path: only a row still waiting to be submitted (the resumer may have submitted it meanwhile).
+LEASE_HELD = Sql(
+    "UPDATE generations SET lease_owner = :owner, lease_until = :until WHERE id = :id AND state = 'held' "
+    f"AND (lease_until IS NULL OR lease_until < :now) RETURNING {COLUMNS}"
+)
 CLAIM_SUBMIT = Sql(
     "UPDATE generations SET submit_attempts = :attempts + 1, updated_at = :now "
     "WHERE id = :id AND state = 'held' AND submit_attempts = :attempts AND kie_task_id IS NULL RETURNING id"
@@ -272,10 +277,12 @@ class GenerationRepo:
         return [int(r[0]) for r in await tx.fetchall(CLAIM_DUE, now=now, limit=limit)]
 
     async def lease(
-        self, tx: RawTx, generation_id: int, owner: str, now: datetime, until: datetime
+        self, tx: RawTx, generation_id: int, owner: str, now: datetime, until: datetime, *, held_only: bool = False
     ) -> Generation | None:
-        """Take the row's lease if it is free or expired; returns the row (None: someone else holds it)."""
-        row = await tx.fetchrow(LEASE, id=generation_id, owner=owner, now=now, until=until)
+        """Take the row's lease if it is free or expired; returns the row (None: someone else holds it, or
+        with `held_only` the row is past `held`)."""
+        sql = LEASE_HELD if held_only else LEASE
+        row = await tx.fetchrow(sql, id=generation_id, owner=owner, now=now, until=until)
         return _generation(row) if row else None
 
     async def due_now(self, tx: RawTx, generation_id: int, now: datetime) -> None:

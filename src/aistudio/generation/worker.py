@@ -76,8 +76,10 @@ class GenerationWorker:
         async with self._confirm_slots if confirm else self._slots:
             now = self.p.now()
             async with self.p.db.single() as tx:
-                gen = await self.p.repo.lease(tx, generation_id, self.p.worker_id, now, self.p.lease_until())
-            if gen is None:
+                gen = await self.p.repo.lease(
+                    tx, generation_id, self.p.worker_id, now, self.p.lease_until(), held_only=not confirm
+                )
+            if gen is None:  # after a launch: the resumer got to it first (submitted, or submitting now)
                 if confirm:  # the holder may be mid-poll; make sure someone checks right after it
                     async with self.p.db.single() as tx:
                         await self.p.repo.due_now(tx, generation_id, now)
