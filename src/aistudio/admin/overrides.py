@@ -140,5 +140,8 @@ class LiveCatalog(Catalog):
     def get(self, model_id: str) -> ModelSpec:
         return self._applied(super().get(model_id))
 
+    def version(self) -> object:
+        return self.overrides.version
+
     def __iter__(self) -> Iterator[ModelSpec]:
         return (self._applied(m) for m in super().__iter__())

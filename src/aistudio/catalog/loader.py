@@ -36,12 +36,31 @@ class Catalog:
             if model.id in self._models:
                 raise CatalogError(f"model {model.id}: defined twice")
             self._models[model.id] = model
+        self._ordered = sorted(self._models.values(), key=lambda m: (m.display_order, m.id))
+        # Every screen asks for the visible models (often per category): computed once per version.
+        self._visible_at: object = None
+        self._visible: list[ModelSpec] = []
+        self._by_category: dict[Category, list[ModelSpec]] = {}
 
     def __len__(self) -> int:
         return len(self._models)
 
+    def version(self) -> object:
+        """Changes whenever what the models read as may have changed (never, for the shipped catalog)."""
+        return 0
+
+    def _visible_now(self) -> list[ModelSpec]:
+        version = self.version()
+        if self._visible_at != version:
+            self._visible = [m for m in self if m.enabled and not m.hidden]
+            self._by_category = {}
+            for model in self._visible:
+                self._by_category.setdefault(model.category, []).append(model)
+            self._visible_at = version
+        return self._visible
+
     def __iter__(self) -> Iterator[ModelSpec]:
-        return iter(sorted(self._models.values(), key=lambda m: (m.display_order, m.id)))
+        return iter(self._ordered)
 
     def __contains__(self, model_id: object) -> bool:
         return model_id in self._models
@@ -54,10 +73,11 @@ class Catalog:
 
     def visible(self) -> list[ModelSpec]:
         """Enabled models a user may pick."""
-        return [m for m in self if m.enabled and not m.hidden]
+        return list(self._visible_now())
 
     def by_category(self, category: Category) -> list[ModelSpec]:
-        return [m for m in self.visible() if m.category == category]
+        self._visible_now()
+        return list(self._by_category.get(category, ()))
 
     def search(self, query: str, lang: str = "ru") -> list[ModelSpec]:
         """Models whose id or name contains the query, ignoring case, spaces and hyphens."""
