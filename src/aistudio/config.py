@@ -31,8 +31,8 @@ class Settings(BaseSettings):
     # storage
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
-    db_pool_size: int = Field(default=10, ge=1, le=500)  # PostgreSQL connections kept open per process
-    db_max_overflow: int = Field(default=10, ge=0, le=500)  # extra connections opened under a burst
+    db_pool_size: int = Field(default=20, ge=1, le=500)  # PostgreSQL connections kept open per process
+    db_max_overflow: int = Field(default=5, ge=0, le=500)  # extra connections opened under a burst
 
     # telegram
     telegram_bot_token: SecretStr | None = None
