@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.util import greenlet_spawn
 
 _PARAM = re.compile(r"(?<![:\w]):([a-zA-Z_]\w*)")
 # Row locks are PostgreSQL's; SQLite's BEGIN IMMEDIATE already gives the transaction the whole database.
@@ -141,14 +142,14 @@ def _is_unique_violation(exc: BaseException) -> bool:
     return name == "UniqueViolationError" or (name == "IntegrityError" and "UNIQUE constraint failed" in str(exc))
 
 
-async def _translate(conn: Any, exc: Exception) -> None:
+async def _translate(pooled: Any, exc: Exception) -> None:
     """Raise the typed form of a driver error (dropping a broken connection from the pool); else return."""
     if _is_unique_violation(exc):
         raise DuplicateKey(str(exc)) from exc
     if _is_transient_conflict(exc):
         raise TransientConflict(str(exc)) from exc
     if _is_driver_error(exc) and not _is_constraint_error(exc):
-        await conn.invalidate()
+        await greenlet_spawn(pooled.invalidate, exc)  # closed now; the pool opens a fresh one next time
         raise StorageUnavailable(str(exc)) from exc
 
 
@@ -183,15 +184,30 @@ class RawDb:
         self.fault = fault
 
     @asynccontextmanager
+    async def _borrow(self) -> AsyncIterator[Any]:
+        """A connection straight from the engine's pool: what `engine.connect()` gives, without the SQLAlchemy
+        `Connection` around it (~30 µs of CPU per checkout instead of ~75 µs; several per Telegram update).
+        Yields the pool's connection record; `.driver_connection` is the asyncpg / aiosqlite connection."""
+        try:
+            pooled = await greenlet_spawn(self.engine.sync_engine.pool.connect)
+        except Exception as exc:
+            if _is_driver_error(exc):
+                raise StorageUnavailable(f"cannot connect: {exc}") from exc
+            raise
+        try:
+            yield pooled
+        finally:
+            await greenlet_spawn(pooled.close)
+
+    @asynccontextmanager
     async def reading(self) -> AsyncIterator[RawTx]:
         """Single-statement reads without BEGIN/COMMIT (one round trip instead of three); on SQLite they
         do not queue for the write lock either (WAL readers never block the writer). Never write here."""
-        async with self.engine.connect() as conn:
-            raw = await conn.get_raw_connection()
+        async with self._borrow() as pooled:
             try:
-                yield RawTx(raw.driver_connection, self.dialect, self._cache, self.fault)
+                yield RawTx(pooled.driver_connection, self.dialect, self._cache, self.fault)
             except Exception as exc:
-                await _translate(conn, exc)
+                await _translate(pooled, exc)
                 raise
 
     @asynccontextmanager
@@ -217,9 +233,8 @@ class RawDb:
         `StorageUnavailable` (the connection is dropped from the pool); anything raised by the caller's
         own code passes through unchanged.
         """
-        async with self._writer_turn(), self.engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            driver = raw.driver_connection
+        async with self._writer_turn(), self._borrow() as pooled:
+            driver = pooled.driver_connection
             try:
                 if self.dialect == "postgresql":
                     async with driver.transaction():
@@ -234,7 +249,7 @@ class RawDb:
                         raise
                     await driver.execute("COMMIT")
             except Exception as exc:
-                await _translate(conn, exc)
+                await _translate(pooled, exc)
                 raise
 
 
