@@ -113,6 +113,17 @@ async def test_stale_approve_button_never_overrides_a_corrected_amount(
     assert (await check_invariants(engine)).ok
 
 
+async def test_a_copy_of_a_flagged_copy_points_at_the_original(manual: ManualTopups) -> None:
+    # The order a race can produce: another photo of the transfer first, then the same screenshot twice.
+    original = await manual.submit(user_id=1, image=b"cropped", file_id="c", ocr=ocr(20_000, "T9"))
+    first_copy = await manual.submit(user_id=1, image=b"same", file_id="a", ocr=ocr(20_000, "T9"))
+    second_copy = await manual.submit(user_id=1, image=b"same", file_id="b", ocr=ocr(20_000, "T9"))
+
+    assert original.duplicate_of is None
+    assert first_copy.duplicate_of == original.id and first_copy.duplicate_kind == "txn"
+    assert second_copy.duplicate_of == original.id  # not the first copy, itself a duplicate
+
+
 async def test_concurrent_identical_submissions_are_flagged_and_auto_approved_at_most_once(
     manual: ManualTopups, engine: AsyncEngine
 ) -> None:

@@ -190,12 +190,20 @@ class ManualTopups:
         return True
 
     async def _earlier_duplicate(self, conn: AsyncConnection, digest: str, txn_id: str | None) -> int | None:
+        """The original this submission repeats: the earliest request with the same image (else the same
+        transaction id), and if that one was itself flagged, the one it repeats, so every copy points at
+        the first (which copy arrived first is a race the admin should not have to untangle)."""
         same_image = sa.select(sa.func.min(topup_requests.c.id)).where(topup_requests.c.image_sha256 == digest)
         found = (await conn.execute(same_image)).scalar()
         if found is None and txn_id:
             same_txn = sa.select(sa.func.min(topup_requests.c.id)).where(topup_requests.c.ocr_txn_id == txn_id)
             found = (await conn.execute(same_txn)).scalar()
-        return int(found) if found is not None else None
+        if found is None:
+            return None
+        root = sa.select(sa.func.coalesce(topup_requests.c.duplicate_of, topup_requests.c.id)).where(
+            topup_requests.c.id == found
+        )
+        return int((await conn.execute(root)).scalar_one())
 
     # --- decisions -------------------------------------------------------------------------------------
 
