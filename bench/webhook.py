@@ -13,7 +13,8 @@ latency is the handling latency.
 
 Measured for both bots: updates/s at increasing concurrency (closed loop; the peak is the best level), then
 p50/p99 latency under an open-loop load at half the peak rate. For the real bot also: cold start (process
-spawn to `/readyz` 200) and idle RSS. The last line is one JSON object.
+spawn to `/readyz` 200) and idle RSS, and the echo bot's own cold start and idle RSS: the floor aiogram itself sets.
+The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -428,6 +429,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             procs.append(echo)
             echo_url = f"http://127.0.0.1:{echo_port}"
             out["echo_cold_start_s"] = round(await wait_ready(http, echo_url, echo), 2)
+            await asyncio.sleep(2)
+            # The floor under the full bot's figures: aiogram alone, on the same machine.
+            out["echo_idle_rss_mb"] = round(psutil.Process(echo.pid).memory_info().rss / 2**20, 1)
             bare = await measure("echo", http, echo_url + "/telegram/webhook", echo_traffic, levels, per_level, half_s)
     finally:
         for proc in reversed(procs):
@@ -446,6 +450,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "idle_rss_mb": out["idle_rss_mb"],
         "full_rss_after_load_mb": out["full_idle_rss_after_load_mb"],
         "echo_cold_start_s": out["echo_cold_start_s"],
+        "echo_idle_rss_mb": out["echo_idle_rss_mb"],
         "full_per_concurrency": full["per_concurrency"],
         "echo_per_concurrency": bare["per_concurrency"],
         "users": len(users),

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aistudio.telegram.handlers import results as results_handlers
 from tests.e2e.harness import Bot
 from tests.e2e.walk_support import (
     ChatMirror,
@@ -265,6 +266,9 @@ class Walker:
             query_id, answered = "", True
         else:
             assert message is not None
+            # A person's presses are seconds apart; the walk's are milliseconds. A second Repeat of one result
+            # within the double-tap window is (rightly) only a toast, so the walk starts each press outside it.
+            results_handlers.forget_recent_relaunches()
             sent = await self.bot.tg.press(self.user, message["message_id"], callback_data=action, wait=self.timeout)
             query_id, answered = sent.get("callback_query_id", ""), bool(sent.get("answered"))
             self.walk.pressed.add(action)

@@ -39,6 +39,11 @@ def first_press(gen: Generation) -> bool:
     return True
 
 
+def forget_recent_relaunches() -> None:
+    """Start a new double-tap window for every result (tests that press faster than a person)."""
+    _recent_relaunches.clear()
+
+
 async def own_generation(
     query: CallbackQuery, gen_id: int, services: BotServices, user: UserRow, lang: str
 ) -> Generation | None:
