@@ -261,3 +261,16 @@ def test_every_error_carries_code_and_message() -> None:
     assert isinstance(error, KieError)
     assert (error.code, error.message) == (429, "slow down")
     assert "429" in str(error)
+
+
+def test_the_aiohttp_pool_is_used_unless_the_environment_names_a_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
+    from httpx_aiohttp import AiohttpTransport
+
+    from aistudio.kie.client import default_transport
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert isinstance(default_transport(httpx.Limits()), AiohttpTransport)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    assert default_transport(httpx.Limits()) is None  # httpx's own transport, which reads the proxy

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.request import getproxies
 
 import aiohttp
 import httpx
@@ -86,6 +87,14 @@ def _transport_error(exc: Exception, *, submit: bool) -> KieError:
     if submit and not _never_sent(exc):
         return KieSubmitUnknown(None, f"create request outcome unknown: {type(exc).__name__}: {exc}")
     return KieUnavailable(None, f"network error: {type(exc).__name__}: {exc}")
+
+
+def default_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport | None:
+    """aiohttp's pool under httpx; None (httpx's own, which reads HTTP(S)_PROXY) when the environment names
+    a proxy, since only httpx's transport honours it."""
+    if any(scheme in getproxies() for scheme in ("http", "https", "all")):
+        return None
+    return AiohttpTransport(limits=limits)
 
 
 def _safe_filename(name: str) -> str:
@@ -168,7 +177,7 @@ class KieClient:
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
             limits=limits,
-            transport=transport or AiohttpTransport(limits=limits),
+            transport=transport or default_transport(limits),
             follow_redirects=True,
         )
 
