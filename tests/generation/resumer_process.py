@@ -102,4 +102,10 @@ if __name__ == "__main__":
     parser.add_argument("--lease-seconds", type=float, default=60.0)
     parser.add_argument("--batch", type=int, default=3)
     parser.add_argument("--max-seconds", type=float, default=60.0)
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument("--go-file", help="touch <this>.ready-<worker> once set up; start when <this> exists")
+    arguments = parser.parse_args()
+    if arguments.go_file:  # start together with the other processes: say ready (imports done), wait for the word
+        Path(arguments.go_file + f".ready-{arguments.worker}").touch()
+        while not Path(arguments.go_file).exists():
+            time.sleep(0.02)
+    asyncio.run(main(arguments))

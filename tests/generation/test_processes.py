@@ -20,14 +20,30 @@ from tests.generation.harness import API_KEY, PAID_MODEL, PAID_PRICE, Harness
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def start_resumer(h: Harness, tmp: Path, worker: str, *, lease: float) -> asyncio.subprocess.Process:
+async def start_resumer(
+    h: Harness, tmp: Path, worker: str, *, lease: float, go_file: Path | None = None
+) -> asyncio.subprocess.Process:
+    together = ["--go-file", str(go_file)] if go_file is not None else []
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.generation.resumer_process",
         "--database-url", h.database_url, "--kie-url", h.url, "--kie-key", API_KEY,
         "--out", str(tmp / "deliveries.jsonl"), "--results", str(tmp / f"results-{worker}"),
-        "--worker", worker, "--lease-seconds", str(lease), "--max-seconds", "60",
+        "--worker", worker, "--lease-seconds", str(lease), "--max-seconds", "60", *together,
         cwd=ROOT,
     )  # fmt: skip
+
+
+async def start_together(h: Harness, tmp: Path, workers: tuple[str, ...]) -> list[asyncio.subprocess.Process]:
+    """Start the processes, and let them claim work only once all are up: a process that starts a second
+    earlier could otherwise finish a small backlog alone (starting Python and aiogram takes seconds)."""
+    go = tmp / "go"
+    procs = [await start_resumer(h, tmp, w, lease=60, go_file=go) for w in workers]
+    for _ in range(3000):
+        if all((tmp / f"go.ready-{w}").exists() for w in workers):
+            break
+        await asyncio.sleep(0.02)
+    go.touch()
+    return procs
 
 
 def deliveries(tmp: Path) -> list[dict]:
@@ -50,7 +66,7 @@ async def test_two_resumer_processes_deliver_each_generation_exactly_once(pg_pol
     h = pg_polling
     ids = await backlog(h, 30)
 
-    procs = [await start_resumer(h, tmp_path, w, lease=60) for w in ("proc-a", "proc-b")]
+    procs = await start_together(h, tmp_path, ("proc-a", "proc-b"))
     codes = await asyncio.wait_for(asyncio.gather(*(p.wait() for p in procs)), timeout=90)
 
     lines = [d for d in deliveries(tmp_path) if d["event"] == "delivered"]
