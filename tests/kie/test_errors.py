@@ -267,7 +267,7 @@ def test_the_aiohttp_pool_is_used_unless_the_environment_names_a_proxy(monkeypat
     import httpx
     from httpx_aiohttp import AiohttpTransport
 
-    from aistudio.kie.client import default_transport
+    from aistudio.kie.wire import default_transport
 
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.delenv(name, raising=False)

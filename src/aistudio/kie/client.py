@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import mimetypes
 import os
 import random
@@ -22,11 +21,9 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.request import getproxies
 
 import aiohttp
 import httpx
-from httpx_aiohttp import AiohttpTransport
 
 from aistudio.kie.errors import (
     KieError,
@@ -35,66 +32,15 @@ from aistudio.kie.errors import (
     KieRateLimited,
     KieSubmitUnknown,
     KieUnavailable,
-    error_for,
 )
 from aistudio.kie.parsing import parse_market_record, to_decimal
 from aistudio.kie.types import TaskStatus, UploadedFile
+from aistudio.kie.wire import default_transport, read_envelope, transport_error
 
 DEFAULT_API_BASE = "https://api.kie.ai"
 DEFAULT_UPLOAD_BASE = "https://kieai.redpandaai.co"
 
-# Errors raised before any byte reached Kie: a create request failing this way created nothing.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
-
 UploadData = bytes | AsyncIterable[bytes]
-
-
-def _read_envelope(response: httpx.Response, *, submit: bool) -> Any:
-    """Return `data` when the body says code 200; otherwise raise the typed error."""
-    status = response.status_code
-    try:
-        body = json.loads(response.content)
-    except ValueError:
-        body = None
-    if not isinstance(body, dict) or "code" not in body:
-        snippet = response.text[:200] if response.content else ""
-        if status in (401, 402, 404, 429):
-            raise error_for(status, snippet or response.reason_phrase)
-        if submit and (response.is_success or status == 504):
-            # Kie may have created the task and then a proxy mangled the answer.
-            raise KieSubmitUnknown(status, f"unreadable answer to a create request: {snippet!r}")
-        raise KieUnavailable(status, f"unreadable answer (HTTP {status}): {snippet!r}")
-    code = body.get("code")
-    if str(code) == "200":
-        return body.get("data")
-    message = body.get("msg") or body.get("message") or ""
-    raise error_for(code, str(message))
-
-
-def _never_sent(exc: Exception) -> bool:
-    """True only when the request provably never reached Kie.
-
-    The aiohttp transport reports every aiohttp connection error as `ConnectTimeout`, including a server that
-    hung up after reading the request; its cause tells the two apart: only a failed connect proves nothing left.
-    """
-    cause = exc.__cause__ if isinstance(exc, httpx.TransportError) else exc
-    if isinstance(cause, aiohttp.ClientError | TimeoutError):
-        return isinstance(cause, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
-    return isinstance(exc, _NOT_SENT)
-
-
-def _transport_error(exc: Exception, *, submit: bool) -> KieError:
-    if submit and not _never_sent(exc):
-        return KieSubmitUnknown(None, f"create request outcome unknown: {type(exc).__name__}: {exc}")
-    return KieUnavailable(None, f"network error: {type(exc).__name__}: {exc}")
-
-
-def default_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport | None:
-    """aiohttp's pool under httpx; None (httpx's own, which reads HTTP(S)_PROXY) when the environment names
-    a proxy, since only httpx's transport honours it."""
-    if any(scheme in getproxies() for scheme in ("http", "https", "all")):
-        return None
-    return AiohttpTransport(limits=limits)
 
 
 def _safe_filename(name: str) -> str:
@@ -166,8 +112,8 @@ class KieClient:
         self._backoff_max = backoff_max
         self._sleep = sleep
         self._rng = rng or random.Random()
-        # httpcore's pool slows down sharply (quadratic) when many requests queue inside it; queue them
-        # here instead so that a request only enters the pool when a connection is free.
+        # Requests queue here, so that one enters the pool only when a connection is free: httpcore's pool
+        # (the transport behind a proxy) slows down sharply when many requests queue inside it.
         self._gate = asyncio.Semaphore(max_connections)
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         # httpx's API over aiohttp's connection pool (as the OpenAI and Anthropic SDKs offer): the same requests
@@ -225,9 +171,9 @@ class KieClient:
                     response = await self._http.request(
                         method, url, headers={**self._auth(), **(headers or {})}, **request_kwargs
                     )
-                return _read_envelope(response, submit=submit)
+                return read_envelope(response, submit=submit)
             except (TimeoutError, httpx.TransportError, aiohttp.ClientError) as exc:
-                error = _transport_error(exc, submit=submit)
+                error = transport_error(exc, submit=submit)
                 if not error.retryable or attempt >= attempts:
                     raise error from exc
             except KieError as exc:
