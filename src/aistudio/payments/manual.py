@@ -16,7 +16,6 @@ a stale button never overrides another admin's correction. Every decision is wri
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from aistudio.db.sql import as_utc, utcnow
 from aistudio.db.tables import admin_audit, topup_requests
+from aistudio.payments.manual_duplicates import earlier_duplicate, image_sha256, serialise_duplicates
 from aistudio.payments.ocr import MAX_AMOUNT_KOPECKS, OcrResult
 from aistudio.payments.topups import TopupService
 
@@ -83,10 +83,6 @@ class UnknownRequest(LookupError):
     pass
 
 
-def image_sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def parse_rub_amount(text: str) -> int | None:
     """An admin's typed amount in roubles ("1500", "1 500,50 ₽", "99.9") → kopecks; None unless a positive sum."""
     cleaned = re.sub(r"(₽|руб\.?|р\.?|rub)$", "", text.strip().lower()).strip()
@@ -139,8 +135,8 @@ class ManualTopups:
         amount, txn_id = fields.amount_kopecks, fields.txn_id
         now = utcnow()
         async with self.engine.begin() as conn:
-            await _serialise_duplicates(conn, digest, txn_id)
-            duplicate_of = await self._earlier_duplicate(conn, digest, txn_id)
+            await serialise_duplicates(conn, digest, txn_id)
+            duplicate_of = await earlier_duplicate(conn, digest, txn_id)
             inserted = await conn.execute(
                 sa.insert(topup_requests).values(
                     user_id=user_id, status="pending", image_sha256=digest, image_file_id=file_id,
@@ -188,22 +184,6 @@ class ManualTopups:
             {"status": "pending", "ocr_amount_kopecks": amount}, {"status": "approved", "amount_kopecks": amount},
         )  # fmt: skip
         return True
-
-    async def _earlier_duplicate(self, conn: AsyncConnection, digest: str, txn_id: str | None) -> int | None:
-        """The original this submission repeats: the earliest request with the same image (else the same
-        transaction id), and if that one was itself flagged, the one it repeats, so every copy points at
-        the first (which copy arrived first is a race the admin should not have to untangle)."""
-        same_image = sa.select(sa.func.min(topup_requests.c.id)).where(topup_requests.c.image_sha256 == digest)
-        found = (await conn.execute(same_image)).scalar()
-        if found is None and txn_id:
-            same_txn = sa.select(sa.func.min(topup_requests.c.id)).where(topup_requests.c.ocr_txn_id == txn_id)
-            found = (await conn.execute(same_txn)).scalar()
-        if found is None:
-            return None
-        root = sa.select(sa.func.coalesce(topup_requests.c.duplicate_of, topup_requests.c.id)).where(
-            topup_requests.c.id == found
-        )
-        return int((await conn.execute(root)).scalar_one())
 
     # --- decisions -------------------------------------------------------------------------------------
 
@@ -368,21 +348,6 @@ def _request(row: Any, duplicate_kind: str | None) -> TopupRequest:
         reason=row.reason, payment_id=row.payment_id,
         admin_messages=[(int(c), int(m)) for c, m in (row.admin_messages or [])], created_at=as_utc(row.created_at),
     )  # fmt: skip
-
-
-def _lock_key(kind: str, value: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"topup_request:{kind}:{value}".encode()).digest()[:8], "big", signed=True)
-
-
-async def _serialise_duplicates(conn: AsyncConnection, digest: str, txn_id: str | None) -> None:
-    """Make a submission wait for any concurrent one with the same image or transaction id (until it commits),
-    so the duplicate check after this sees it. PostgreSQL: transaction-scoped advisory locks, taken in a fixed
-    order (no deadlock between two submissions sharing both keys). SQLite: BEGIN IMMEDIATE already serialises."""
-    if conn.dialect.name != "postgresql":
-        return
-    keys = {_lock_key("image", digest)} | ({_lock_key("txn", txn_id)} if txn_id else set())
-    for key in sorted(keys):
-        await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 async def _audit(
