@@ -142,9 +142,8 @@ def _freeze_startup_heap() -> None:
     """Move everything built at start-up out of the garbage collector's sight.
 
     aiogram's ~600 pydantic models, the catalog and the locales are a few hundred thousand objects that live
-    as long as the process; every full collection walked them all again, stalling the event loop for a large
-    share of a request's time (the p99 of bench/webhook.py). `gc.freeze()` keeps them out of collections
-    from here on (as CPython's docs advise for long-lived processes); garbage made later is collected as usual.
+    as long as the process; without this every full collection walks them all again. `gc.freeze()` keeps them
+    out of collections from here on (as CPython's docs suggest); garbage made later is collected as usual.
     """
     gc.collect()
     gc.freeze()
