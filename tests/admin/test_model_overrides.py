@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 
@@ -9,7 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aistudio.admin.audit import recent
-from aistudio.admin.models import model_rows, today_stats
+from aistudio.admin.models import day_start, model_rows, today_stats
 from aistudio.admin.overrides import InvalidMarkup, LiveCatalog, ModelOverrides, parse_markup
 from aistudio.billing.ledger import Ledger
 from aistudio.catalog.loader import load_catalog
@@ -104,17 +105,23 @@ async def test_the_model_list_shows_todays_success_rate_and_median_time(engine: 
     ledger = Ledger(engine)
     await ledger.accounts.ensure_operator_accounts()
     user = await make_user(engine, ledger, 1)
+    # Launched an hour into today, whatever the time now: five minutes ago is yesterday just after midnight.
+    at = day_start() + timedelta(hours=1)
     for n, seconds in enumerate((10, 20, 60)):
-        await add_generation(engine, request_id=f"RQ-OK{n}AAAAA", user_id=user, model_id=MODEL, seconds=seconds)
+        await add_generation(
+            engine, request_id=f"RQ-OK{n}AAAAA", user_id=user, model_id=MODEL, seconds=seconds, created_at=at
+        )
     await add_generation(
-        engine, request_id="RQ-BAD2AAAA", user_id=user, model_id=MODEL, state="failed", error_class="x"
+        engine, request_id="RQ-BAD2AAAA", user_id=user, model_id=MODEL, state="failed", error_class="x", created_at=at
     )
-    await add_generation(engine, request_id="RQ-RUN2AAAA", user_id=user, model_id=MODEL, state="submitted")
+    await add_generation(
+        engine, request_id="RQ-RUN2AAAA", user_id=user, model_id=MODEL, state="submitted", created_at=at
+    )
     overrides = ModelOverrides(engine)
     await overrides.set_markup(MODEL, Decimal("2.5"), admin_id=1)
     await overrides.set_enabled(MODEL, False, admin_id=1)
 
-    stats = (await today_stats(engine))[MODEL]
+    stats = (await today_stats(engine, now=at + timedelta(hours=1)))[MODEL]
     row = next(
         r for r in await model_rows(engine, LiveCatalog(load_catalog(), overrides), Decimal(2)) if r.model_id == MODEL
     )
